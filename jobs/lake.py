@@ -1,0 +1,206 @@
+"""The lake's table API: one small interface over Delta Lake, two engines.
+
+``DeltaRsLake`` (the embedded default) reads and writes with delta-rs (``deltalake``);
+``DeltaSparkLake`` (clusters whose Spark has the delta-spark jars) uses ``format("delta")``.
+Both speak the same Delta protocol, so a table written by one is read by the other.
+
+Every write is one Delta commit: a failed or killed job leaves the table at its previous
+version, never half-written.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from typing import Iterable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+__all__ = ["Lake", "DeltaRsLake", "DeltaSparkLake", "open_lake"]
+
+
+def _to_arrow(df) -> pa.Table:
+    if isinstance(df, pa.Table):
+        return df
+    if isinstance(df, pd.DataFrame):
+        return pa.Table.from_pandas(df, preserve_index=False)
+    raise TypeError(f"lake: cannot write a {type(df).__name__}; give a pandas DataFrame or an Arrow table")
+
+
+class Lake:
+    """Tables under one root, one folder per table (``<root>/<name>``)."""
+
+    engine = "abstract"
+
+    def __init__(self, root: str):
+        self.root = root.rstrip("/")
+
+    def path(self, name: str) -> str:
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"lake: bad table name {name!r}")
+        return f"{self.root}/{name}"
+
+    # The API every engine implements.
+    def exists(self, name: str) -> bool: raise NotImplementedError
+    def version(self, name: str) -> int: raise NotImplementedError
+    def write(self, name, df, mode="overwrite", partition_by=None, predicate=None) -> int: raise NotImplementedError
+    def merge(self, name, df, keys: Iterable[str]) -> int: raise NotImplementedError
+    def read(self, name, version=None, columns=None) -> pd.DataFrame: raise NotImplementedError
+    def history(self, name) -> list[dict]: raise NotImplementedError
+    def delete(self, name, predicate: str) -> int: raise NotImplementedError
+    def write_spark(self, name, sdf, mode="overwrite") -> int: raise NotImplementedError
+    def read_spark(self, spark, name, version=None): raise NotImplementedError
+
+
+class DeltaRsLake(Lake):
+    engine = "delta-rs"
+
+    def _table(self, name, version=None) -> DeltaTable:
+        try:
+            return DeltaTable(self.path(name), version=version)
+        except TableNotFoundError as e:
+            raise FileNotFoundError(f"lake: no Delta table {name!r} at {self.path(name)}") from e
+
+    def exists(self, name: str) -> bool:
+        try:
+            DeltaTable(self.path(name))
+            return True
+        except TableNotFoundError:
+            return False
+
+    def version(self, name: str) -> int:
+        return self._table(name).version()
+
+    def write(self, name, df, mode="overwrite", partition_by=None, predicate=None) -> int:
+        """Write a frame as one commit. ``overwrite`` replaces the table (or, with a
+        ``predicate``, just the rows matching it); ``append`` adds rows. Returns the new version."""
+        data = df if isinstance(df, pa.RecordBatchReader) else _to_arrow(df)
+        kwargs = {}
+        if mode == "overwrite":
+            kwargs["schema_mode"] = "overwrite" if predicate is None else None
+            if predicate is not None:
+                kwargs["predicate"] = predicate
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        os.makedirs(self.root, exist_ok=True) if "://" not in self.root else None
+        write_deltalake(self.path(name), data, mode=mode, partition_by=partition_by, **kwargs)
+        return self.version(name)
+
+    def merge(self, name, df, keys: Iterable[str]) -> int:
+        """Upsert on ``keys``: matching rows are updated, new rows inserted (no duplicates)."""
+        data = _to_arrow(df)
+        keys = list(keys)
+        if not self.exists(name):
+            return self.write(name, data, mode="overwrite")
+        predicate = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        (self._table(name).merge(data, predicate=predicate, source_alias="s", target_alias="t")
+         .when_matched_update_all().when_not_matched_insert_all().execute())
+        return self.version(name)
+
+    def read(self, name, version=None, columns=None) -> pd.DataFrame:
+        return self._table(name, version).to_pandas(columns=columns)
+
+    def dataset(self, name, version=None) -> pads.Dataset:
+        """The table's Arrow dataset, for polars / DuckDB queries without Spark."""
+        return self._table(name, version).to_pyarrow_dataset()
+
+    def history(self, name) -> list[dict]:
+        return self._table(name).history()
+
+    def delete(self, name, predicate: str) -> int:
+        self._table(name).delete(predicate)
+        return self.version(name)
+
+    def write_spark(self, name, sdf, mode="overwrite") -> int:
+        """Write a Spark (or Hail-derived) frame without collecting it on the driver: Spark
+        writes Parquet to a staging folder, delta-rs commits the batches as one version."""
+        staging = f"{self.root}/_staging/{name}-{uuid.uuid4().hex}"
+        sdf.write.parquet(staging)
+        try:
+            reader = pads.dataset(staging, format="parquet").scanner().to_reader()
+            return self.write(name, reader, mode=mode)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def read_spark(self, spark, name, version=None):
+        """A consistent snapshot as a Spark frame (no Delta jars needed): the table's files."""
+        dt = self._table(name, version)
+        schema = dt.schema().to_arrow()
+        parts = dt.metadata().partition_columns
+        if parts:
+            raise NotImplementedError(f"lake: read_spark of partitioned table {name!r}")
+        from pyspark.sql.pandas.types import from_arrow_schema
+        return spark.read.schema(from_arrow_schema(pa.schema(schema))).parquet(*dt.file_uris())
+
+
+class DeltaSparkLake(Lake):
+    """delta-spark's documented API (``format("delta")``, ``DeltaTable.forPath``)."""
+
+    engine = "delta-spark"
+
+    def __init__(self, root: str, spark):
+        super().__init__(root)
+        self.spark = spark
+
+    def _dt(self, name):
+        from delta.tables import DeltaTable as SparkDeltaTable
+        return SparkDeltaTable.forPath(self.spark, self.path(name))
+
+    def exists(self, name):
+        from delta.tables import DeltaTable as SparkDeltaTable
+        return SparkDeltaTable.isDeltaTable(self.spark, self.path(name))
+
+    def version(self, name):
+        return int(self._dt(name).history(1).collect()[0]["version"])
+
+    def write(self, name, df, mode="overwrite", partition_by=None, predicate=None):
+        sdf = self.spark.createDataFrame(df) if isinstance(df, pd.DataFrame) else df
+        return self.write_spark(name, sdf, mode=mode, partition_by=partition_by, predicate=predicate)
+
+    def write_spark(self, name, sdf, mode="overwrite", partition_by=None, predicate=None):
+        w = sdf.write.format("delta").mode(mode)
+        if mode == "overwrite":
+            w = w.option("replaceWhere", predicate) if predicate else w.option("overwriteSchema", "true")
+        if partition_by:
+            w = w.partitionBy(*partition_by)
+        w.save(self.path(name))
+        return self.version(name)
+
+    def merge(self, name, df, keys):
+        sdf = self.spark.createDataFrame(df) if isinstance(df, pd.DataFrame) else df
+        if not self.exists(name):
+            return self.write_spark(name, sdf)
+        cond = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        (self._dt(name).alias("t").merge(sdf.alias("s"), cond)
+         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+        return self.version(name)
+
+    def read_spark(self, spark, name, version=None):
+        r = spark.read.format("delta")
+        if version is not None:
+            r = r.option("versionAsOf", version)
+        return r.load(self.path(name))
+
+    def read(self, name, version=None, columns=None):
+        sdf = self.read_spark(self.spark, name, version)
+        return (sdf.select(*columns) if columns else sdf).toPandas()
+
+    def history(self, name):
+        return [r.asDict() for r in self._dt(name).history().collect()]
+
+    def delete(self, name, predicate):
+        self._dt(name).delete(predicate)
+        return self.version(name)
+
+
+def open_lake(root: str, engine: str = "delta-rs", spark=None) -> Lake:
+    if engine == "delta-rs":
+        return DeltaRsLake(root)
+    if engine == "delta-spark":
+        if spark is None:
+            raise ValueError("lake: the delta-spark engine needs a Spark session with the Delta jars")
+        return DeltaSparkLake(root, spark)
+    raise ValueError(f"lake: unknown engine {engine!r} (delta-rs or delta-spark)")

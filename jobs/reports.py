@@ -1,0 +1,97 @@
+"""Report job: one HTML and one JSON report per participant who consented to individual
+feedback, from ``risk_predictions``; stale reports (people no longer consented) are removed."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+
+from jobs.runtime import base_parser, run_job
+
+YES = {"yes", "y", "true", "1"}
+
+
+def build_parser():
+    return base_parser("Write the per-participant risk reports.")
+
+
+def consented(cohort: pd.DataFrame, column: str | None) -> pd.Series:
+    if column is None:
+        return pd.Series(True, index=cohort.index)
+    return cohort[column].astype("string").str.strip().str.lower().isin(YES).fillna(False)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def run(ctx, args):
+    from models.reports import build_report, render_report_html, safe_filename
+    from models.risk import percentile_of, risk_categories
+    cfg = ctx.config
+    preds = ctx.read_table("risk_predictions")
+    cohort = ctx.read_table("cohort")
+    for name in ("prs_scores", "gwas_results", "participants"):
+        ctx.table_version_in(name)
+    versions = {i["name"]: i["version"] for i in ctx.inputs if i["kind"] == "delta"}
+    generated_at = ctx.started_at
+    keep = set(cohort.loc[consented(cohort, cfg["consent_feedback_column"]).to_numpy(), "participant_id"])
+    ctx.log(f"{len(keep)} of {len(cohort)} cohort participants consented to individual feedback")
+
+    per_trait = []
+    for trait, d in preds.groupby("trait"):
+        d = d.copy()
+        ttype = d["trait_type"].iat[0]
+        ref = d["predicted"].dropna().to_numpy()
+        d["prs_percentile"] = percentile_of(d["prs"].to_numpy(), d["prs"].dropna().to_numpy())
+        bands = cfg["reports"]["binary_bands" if ttype == "binary" else "quantitative_bands"]
+        d["category"] = risk_categories(d["predicted"].to_numpy(), ref, ttype, bands)
+        d["reference_mean"] = float(np.mean(ref))
+        per_trait.append(d)
+    allp = pd.concat(per_trait, ignore_index=True)
+    allp = allp[allp["participant_id"].isin(keep)]
+
+    out_dir = ctx.result_path("reports", "x")[:-2]
+    written = set()
+    for pid, d in allp.groupby("participant_id"):
+        traits = [{
+            "trait": r.trait, "trait_type": r.trait_type, "prs": _num(r.prs),
+            "prs_percentile": _num(r.prs_percentile), "predicted": _num(r.predicted), "category": r.category,
+            "reference_mean": _num(r.reference_mean), "model_name": r.model_name,
+            "model_version": r.model_version, "mlflow_run_id": r.mlflow_run_id,
+        } for r in d.itertuples()]
+        report = build_report({"participant_id": pid, "traits": traits, "data_versions": versions,
+                               "run_id": ctx.run_id, "generated_at": generated_at})
+        stem = safe_filename(pid)
+        _write_atomic(os.path.join(out_dir, f"{stem}.json"), json.dumps(report, indent=1, sort_keys=True))
+        _write_atomic(os.path.join(out_dir, f"{stem}.html"), render_report_html(report))
+        written.add(stem)
+    removed = 0
+    for f in os.listdir(out_dir):
+        stem, ext = os.path.splitext(f)
+        if ext in (".json", ".html") and stem not in written:
+            os.remove(os.path.join(out_dir, f))
+            removed += 1
+    ctx.output_path(out_dir, "reports")
+    ctx.log(f"wrote {len(written)} reports (HTML + JSON); removed {removed} stale report files")
+    cats = allp.groupby(["trait", "category"]).size()
+    ctx.details.update({"reports": len(written), "removed": removed,
+                        "categories": {f"{a}:{b}": int(n) for (a, b), n in cats.items()}})
+
+
+def _num(x):
+    return None if x is None or (isinstance(x, float) and np.isnan(x)) else float(x)
+
+
+def main(argv=None) -> int:
+    return run_job("reports", run, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

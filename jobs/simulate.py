@@ -1,0 +1,151 @@
+"""Simulate the example cohort and write it to files.
+
+    python -m jobs.simulate --out DIR [--n-samples N] [--seed S] [--sequence-length BP]
+                            [--chromosomes 1,2] [--contig-prefix chr]
+
+Writes (each atomically: temp file in the same folder, then os.replace):
+  DIR/genotypes/{contig}.vcf.gz (+ .tbi)  bgzipped, tabix-indexed VCFv4.2
+  DIR/phenotypes.csv                      sample_id, sex, age, ldl_c, cad, consent_feedback
+  DIR/truth.tsv                           causal variants and effects per trait
+  DIR/sample_truth.tsv                    population, genetic values, cad liability per sample
+  DIR/dirty_rows.tsv                      phenotype rows that must be quarantined (0-based row)
+  DIR/qc_truth.tsv                        injected bad samples / bad variants / HWE violations
+
+Progress goes to stderr (counts and timings only, never sample IDs or phenotype values).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import pysam
+
+from genomics.simulation import (
+    CohortSpec,
+    SimulatedCohort,
+    simulate_cohort,
+    vcf_header_lines,
+    vcf_record_chunks,
+)
+
+_T0 = time.time()
+
+
+def _log(message: str) -> None:
+    print(f"[simulate +{time.time() - _T0:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = CohortSpec()
+    p = argparse.ArgumentParser(prog="python -m jobs.simulate", description="Simulate the example cohort.")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--n-samples", type=int, default=d.n_samples, help=f"number of samples (default {d.n_samples})")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
+    p.add_argument("--sequence-length", type=int, default=d.sequence_length_bp,
+                   help=f"simulated bp per chromosome (default {d.sequence_length_bp})")
+    p.add_argument("--chromosomes", default=",".join(d.chromosomes),
+                   help=f"comma-separated chromosomes (default {','.join(d.chromosomes)})")
+    p.add_argument("--contig-prefix", default=d.contig_prefix, help=f"contig name prefix (default {d.contig_prefix!r})")
+    p.add_argument("--offset-bp", type=int, default=d.offset_bp, help=f"position offset (default {d.offset_bp})")
+    p.add_argument("--n-causal", type=int, default=d.n_causal, help=f"causal variants (default {d.n_causal})")
+    return p
+
+
+def spec_from_args(args: argparse.Namespace) -> CohortSpec:
+    chromosomes = tuple(c.strip() for c in str(args.chromosomes).split(",") if c.strip())
+    return CohortSpec(
+        n_samples=args.n_samples,
+        seed=args.seed,
+        sequence_length_bp=args.sequence_length,
+        chromosomes=chromosomes,
+        contig_prefix=args.contig_prefix,
+        offset_bp=getattr(args, "offset_bp", CohortSpec.offset_bp),
+        n_causal=getattr(args, "n_causal", CohortSpec.n_causal),
+    )
+
+
+def _temp_path(final: str, suffix: str = "") -> str:
+    """A hidden temp name next to ``final`` (same folder, so os.replace is atomic)."""
+    folder, name = os.path.split(final)
+    return os.path.join(folder, f".{name}.{os.getpid()}.tmp{suffix}")
+
+
+def _write_table(df, final: str, sep: str) -> None:
+    tmp = _temp_path(final)
+    try:
+        df.to_csv(tmp, sep=sep, index=False, na_rep="", lineterminator="\n")
+        os.replace(tmp, final)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_vcf(cohort: SimulatedCohort, chrom_index: int, final: str) -> None:
+    """bgzipped VCF + tabix index, both moved into place atomically."""
+    tmp = _temp_path(final, ".vcf.gz")  # tabix needs the .gz ending to index in place
+    tmp_tbi = tmp + ".tbi"
+    try:
+        with pysam.BGZFile(tmp, "wb") as out:
+            out.write("".join(vcf_header_lines(cohort, chrom_index)).encode("ascii"))
+            for block in vcf_record_chunks(cohort, chrom_index):
+                out.write(block)
+        pysam.tabix_index(tmp, preset="vcf", force=True)
+        os.replace(tmp, final)
+        os.replace(tmp_tbi, final + ".tbi")
+    except BaseException:
+        for path in (tmp, tmp_tbi):
+            if os.path.exists(path):
+                os.remove(path)
+        raise
+
+
+def write_cohort(cohort: SimulatedCohort, out: str) -> dict[str, str]:
+    """Write every output file of ``cohort`` under ``out``; returns {name: path}."""
+    geno_dir = os.path.join(out, "genotypes")
+    os.makedirs(geno_dir, exist_ok=True)
+    paths: dict[str, str] = {}
+    for i, ch in enumerate(cohort.chromosomes):
+        t = time.time()
+        path = os.path.join(geno_dir, f"{ch.contig}.vcf.gz")
+        write_vcf(cohort, i, path)
+        paths[f"vcf:{ch.contig}"] = path
+        _log(f"wrote {ch.contig}.vcf.gz: {ch.n_variants} variants x {cohort.n_samples} samples "
+             f"in {time.time() - t:.1f}s")
+    tables = [
+        ("phenotypes.csv", cohort.phenotypes, ","),
+        ("truth.tsv", cohort.truth, "\t"),
+        ("sample_truth.tsv", cohort.sample_truth, "\t"),
+        ("dirty_rows.tsv", cohort.dirty_rows, "\t"),
+        ("qc_truth.tsv", cohort.qc_truth, "\t"),
+    ]
+    for name, df, sep in tables:
+        path = os.path.join(out, name)
+        _write_table(df, path, sep)
+        paths[name] = path
+        _log(f"wrote {name}: {len(df)} rows")
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        spec = spec_from_args(args)
+    except ValueError as exc:
+        print(f"simulate: invalid arguments: {exc}", file=sys.stderr)
+        return 2
+    t0 = time.time()
+    _log(f"simulating {spec.n_samples} samples, {len(spec.chromosomes)} chromosome(s) of "
+         f"{spec.sequence_length_bp} bp, seed {spec.seed}")
+    cohort = simulate_cohort(spec, progress=_log)
+    _log(f"simulated {cohort.n_variants} variants in {time.time() - t0:.1f}s")
+    t1 = time.time()
+    write_cohort(cohort, args.out)
+    _log(f"wrote outputs in {time.time() - t1:.1f}s (total {time.time() - t0:.1f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

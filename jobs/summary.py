@@ -1,0 +1,95 @@
+"""Summary job: what the run produced and where, from the stage outputs. Also printed by
+``make run`` (``python -m jobs.summary --configfile ... --print``)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pandas as pd
+
+from jobs.runtime import base_parser, run_job
+
+
+def build_parser():
+    p = base_parser("Summarise a run: key figures and where the results are.")
+    p.add_argument("--out", help="write the summary here")
+    p.add_argument("--print", action="store_true", help="only print an existing summary")
+    return p
+
+
+def summary_text(config: dict, lake) -> str:
+    r = config["results"]
+    lines = ["GenoLake run summary", "====================", ""]
+    qc = os.path.join(r, "qc", "qc_summary.tsv")
+    if os.path.exists(qc):
+        lines.append("Genotype QC (removed / remaining):")
+        for row in pd.read_csv(qc, sep="\t").itertuples():
+            lines.append(f"  {row.step:<18} {row.unit:<8} {row.removed:>7} / {row.remaining}")
+    if lake.exists("quarantine") and lake.exists("participants"):
+        lines.append(f"Phenotypes: {len(lake.read('participants', columns=['participant_id']))} accepted, "
+                     f"{len(lake.read('quarantine', columns=['line']))} quarantined")
+    if lake.exists("cohort"):
+        c = lake.read("cohort", columns=["split"])["split"].value_counts()
+        lines.append("Cohort: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
+    g = os.path.join(r, "gwas", "summary.tsv")
+    if os.path.exists(g):
+        lines.append("GWAS:")
+        for row in pd.read_csv(g, sep="\t").itertuples():
+            lines.append(f"  {row.trait:<10} n={row.n_max} lambda_GC={row.lambda_gc:.3f} "
+                         f"genome-wide significant variants={row.n_significant}")
+    m = os.path.join(r, "models", "summary.tsv")
+    if os.path.exists(m):
+        lines.append("Risk models (test split):")
+        for row in pd.read_csv(m, sep="\t").to_dict("records"):
+            if "auc_full" in row and pd.notna(row.get("auc_full")):
+                lines.append(f"  {row['trait']:<10} AUC {row['auc_full']:.3f} vs {row['auc_base']:.3f} "
+                             f"without PRS (gain {row['auc_gain']:+.3f}); {row['model']} v{row['version']}")
+            else:
+                lines.append(f"  {row['trait']:<10} R2 {row['r2_full']:.3f} vs {row['r2_base']:.3f} without "
+                             f"PRS (incremental {row['incremental_r2']:+.3f}); {row['model']} v{row['version']}")
+    n_reports = len([f for f in os.listdir(os.path.join(r, "reports")) if f.endswith(".html")]) \
+        if os.path.isdir(os.path.join(r, "reports")) else 0
+    lines += ["", "Where the results are:",
+              f"  lake (Delta tables)   {config['lake']}/<table>  ({', '.join(_tables(config['lake']))})",
+              f"  genotypes (Hail)      {config['lake']}/genotypes/",
+              f"  QC report and plots   {r}/qc/",
+              f"  GWAS plots            {r}/gwas/<trait>/manhattan.png, qq.png",
+              f"  PRS                   {r}/prs/threshold_choice.tsv",
+              f"  models and plots      {r}/models/<trait>/ ; MLflow store {r}/mlflow/",
+              f"  reports               {r}/reports/  ({n_reports} participants)",
+              f"  logs, benchmarks      {r}/logs/ , {r}/benchmarks/"]
+    return "\n".join(lines) + "\n"
+
+
+def _tables(root: str) -> list[str]:
+    if not os.path.isdir(root):
+        return []
+    return sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d, "_delta_log")))
+
+
+def run(ctx, args):
+    text = summary_text(ctx.config, ctx.lake)
+    out = args.out or ctx.result_path("summary.txt")
+    with open(out + ".tmp", "w") as fh:
+        fh.write(text)
+    os.replace(out + ".tmp", out)
+    ctx.output_path(out)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.print:
+        from jobs.config import load_config
+        cfg = load_config(args.configfile)
+        path = os.path.join(cfg["results"], "summary.txt")
+        if not os.path.exists(path):
+            print(f"no summary at {path}: has the run finished?", file=sys.stderr)
+            return 1
+        print(open(path).read())
+        return 0
+    return run_job("summary", run, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+# Genotypes: the example cohort (when configured), then ingest + QC + ancestry PCA in one JVM.
+
+if "example_cohort" in config:
+    EX = config["example_cohort"]
+    _prefix = "chr" if config["reference_genome"] == "GRCh38" else ""
+
+    rule example_cohort:
+        output:
+            vcfs=[os.path.join(EX["out"], "genotypes", f"{_prefix}{c}.vcf.gz") for c in EX["chromosomes"]],
+            phenotypes=os.path.join(EX["out"], "phenotypes.csv"),
+            truth=os.path.join(EX["out"], "truth.tsv"),
+        params:
+            args=(f"--out {EX['out']} --n-samples {EX['n_samples']} --seed {EX['seed']} "
+                  f"--chromosomes {','.join(EX['chromosomes'])} --contig-prefix '{_prefix}'"
+                  + (f" --sequence-length {EX['sequence_length_bp']}" if "sequence_length_bp" in EX else "")),
+        log: os.path.join(LOGS, "example_cohort.log"),
+        benchmark: os.path.join(BENCH, "example_cohort.tsv"),
+        shell: "{PY} -m jobs.simulate {params.args} 2> {log}"
+
+
+rule genotypes:
+    input:
+        vcfs=config["vcfs"],
+    output:
+        stamp=os.path.join(STAMPS, "genotypes.json"),
+    threads: 2
+    resources:
+        mem_mb=9000,
+    log: os.path.join(LOGS, "genotypes.log"),
+    benchmark: os.path.join(BENCH, "genotypes.tsv"),
+    shell: job("genotypes") + " --stamp {output.stamp} 2> {log}"

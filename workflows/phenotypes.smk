@@ -1,0 +1,26 @@
+# Phenotypes: the table -> participants + quarantine; then the cohort with its split.
+
+rule phenotypes:
+    input:
+        table=config["phenotypes"]["path"],
+        vcfs=config["vcfs"],
+    output:
+        stamp=os.path.join(STAMPS, "phenotypes.json"),
+    resources:
+        mem_mb=2000,
+    log: os.path.join(LOGS, "phenotypes.log"),
+    benchmark: os.path.join(BENCH, "phenotypes.tsv"),
+    shell: job("phenotypes") + " --stamp {output.stamp} 2> {log}"
+
+
+rule cohort:
+    input:
+        os.path.join(STAMPS, "genotypes.json"),
+        os.path.join(STAMPS, "phenotypes.json"),
+    output:
+        stamp=os.path.join(STAMPS, "cohort.json"),
+    resources:
+        mem_mb=2000,
+    log: os.path.join(LOGS, "cohort.log"),
+    benchmark: os.path.join(BENCH, "cohort.tsv"),
+    shell: job("cohort") + " --stamp {output.stamp} 2> {log}"

@@ -1,0 +1,21 @@
+# Reports: one HTML + JSON report per consented participant; then the run summary.
+
+rule reports:
+    input:
+        os.path.join(STAMPS, "risk.json"),
+    output:
+        stamp=os.path.join(STAMPS, "reports.json"),
+    resources:
+        mem_mb=2000,
+    log: os.path.join(LOGS, "reports.log"),
+    benchmark: os.path.join(BENCH, "reports.tsv"),
+    shell: job("reports") + " --stamp {output.stamp} 2> {log}"
+
+
+rule summary:
+    input:
+        os.path.join(STAMPS, "reports.json"),
+    output:
+        os.path.join(RESULTS, "summary.txt"),
+    log: os.path.join(LOGS, "summary.log"),
+    shell: job("summary") + " --out {output} 2> {log}"

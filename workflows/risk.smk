@@ -1,0 +1,25 @@
+# Risk: C+T polygenic scores (threshold chosen on the validation split), then the risk models.
+
+rule prs:
+    input:
+        os.path.join(STAMPS, "gwas.json"),
+    output:
+        stamp=os.path.join(STAMPS, "prs.json"),
+    threads: 2
+    resources:
+        mem_mb=9000,
+    log: os.path.join(LOGS, "prs.log"),
+    benchmark: os.path.join(BENCH, "prs.tsv"),
+    shell: job("prs") + " --stamp {output.stamp} 2> {log}"
+
+
+rule risk:
+    input:
+        os.path.join(STAMPS, "prs.json"),
+    output:
+        stamp=os.path.join(STAMPS, "risk.json"),
+    resources:
+        mem_mb=3000,
+    log: os.path.join(LOGS, "risk.log"),
+    benchmark: os.path.join(BENCH, "risk.tsv"),
+    shell: job("risk") + " --stamp {output.stamp} 2> {log}"
