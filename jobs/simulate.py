@@ -95,6 +95,7 @@ def write_vcf(cohort: SimulatedCohort, chrom_index: int, final: str) -> None:
         pysam.tabix_index(tmp, preset="vcf", force=True)
         os.replace(tmp, final)
         os.replace(tmp_tbi, final + ".tbi")
+        os.utime(final + ".tbi")  # htslib warns when an index looks older than its data
     except BaseException:
         for path in (tmp, tmp_tbi):
             if os.path.exists(path):

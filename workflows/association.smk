@@ -10,4 +10,4 @@ rule gwas:
         mem_mb=9000,
     log: os.path.join(LOGS, "gwas.log"),
     benchmark: os.path.join(BENCH, "gwas.tsv"),
-    shell: job("gwas") + " --stamp {output.stamp} 2> {log}"
+    shell: job("gwas") + " --stamp {output.stamp} > {log} 2>&1"

@@ -15,7 +15,7 @@ if "example_cohort" in config:
                   + (f" --sequence-length {EX['sequence_length_bp']}" if "sequence_length_bp" in EX else "")),
         log: os.path.join(LOGS, "example_cohort.log"),
         benchmark: os.path.join(BENCH, "example_cohort.tsv"),
-        shell: "{PY} -m jobs.simulate {params.args} 2> {log}"
+        shell: "{PY} -m jobs.simulate {params.args} > {log} 2>&1"
 
 
 rule genotypes:
@@ -28,4 +28,4 @@ rule genotypes:
         mem_mb=9000,
     log: os.path.join(LOGS, "genotypes.log"),
     benchmark: os.path.join(BENCH, "genotypes.tsv"),
-    shell: job("genotypes") + " --stamp {output.stamp} 2> {log}"
+    shell: job("genotypes") + " --stamp {output.stamp} > {log} 2>&1"

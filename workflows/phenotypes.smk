@@ -10,7 +10,7 @@ rule phenotypes:
         mem_mb=2000,
     log: os.path.join(LOGS, "phenotypes.log"),
     benchmark: os.path.join(BENCH, "phenotypes.tsv"),
-    shell: job("phenotypes") + " --stamp {output.stamp} 2> {log}"
+    shell: job("phenotypes") + " --stamp {output.stamp} > {log} 2>&1"
 
 
 rule cohort:
@@ -23,4 +23,4 @@ rule cohort:
         mem_mb=2000,
     log: os.path.join(LOGS, "cohort.log"),
     benchmark: os.path.join(BENCH, "cohort.tsv"),
-    shell: job("cohort") + " --stamp {output.stamp} 2> {log}"
+    shell: job("cohort") + " --stamp {output.stamp} > {log} 2>&1"

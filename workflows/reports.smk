@@ -9,7 +9,7 @@ rule reports:
         mem_mb=2000,
     log: os.path.join(LOGS, "reports.log"),
     benchmark: os.path.join(BENCH, "reports.tsv"),
-    shell: job("reports") + " --stamp {output.stamp} 2> {log}"
+    shell: job("reports") + " --stamp {output.stamp} > {log} 2>&1"
 
 
 rule summary:
@@ -18,4 +18,4 @@ rule summary:
     output:
         os.path.join(RESULTS, "summary.txt"),
     log: os.path.join(LOGS, "summary.log"),
-    shell: job("summary") + " --out {output} 2> {log}"
+    shell: job("summary") + " --out {output} > {log} 2>&1"

@@ -10,7 +10,7 @@ rule prs:
         mem_mb=9000,
     log: os.path.join(LOGS, "prs.log"),
     benchmark: os.path.join(BENCH, "prs.tsv"),
-    shell: job("prs") + " --stamp {output.stamp} 2> {log}"
+    shell: job("prs") + " --stamp {output.stamp} > {log} 2>&1"
 
 
 rule risk:
@@ -22,4 +22,4 @@ rule risk:
         mem_mb=3000,
     log: os.path.join(LOGS, "risk.log"),
     benchmark: os.path.join(BENCH, "risk.tsv"),
-    shell: job("risk") + " --stamp {output.stamp} 2> {log}"
+    shell: job("risk") + " --stamp {output.stamp} > {log} 2>&1"

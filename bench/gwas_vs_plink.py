@@ -1,0 +1,107 @@
+"""Compare a finished run's GWAS with `plink2 --glm` on the same samples and covariates.
+
+    .venv/bin/python bench/gwas_vs_plink.py --configfile results/run/config.yaml [--out bench/out]
+
+PLINK 2 reads the run's VCFs directly (multi-allelic sites dropped with --max-alleles 2, the
+training-split samples with --keep, the same covariates with --covar-variance-standardize,
+'omit-ref' so the ALT allele is tested as ours is, 'no-firth' for Wald logistic). Writes
+<out>/gwas_vs_plink.tsv (one row per trait) and prints it. PLINK is a reference here, never a
+pipeline step.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from jobs.config import load_config  # noqa: E402
+from jobs.gwas import gwas_covariates  # noqa: E402
+from jobs.lake import open_lake  # noqa: E402
+
+
+def run_plink(cfg, cohort, covariates, work) -> tuple[pd.DataFrame, float]:
+    train = cohort[cohort["split"] == "train"]
+    pd.DataFrame({"#IID": train["participant_id"]}).to_csv(f"{work}/keep.txt", sep="\t", index=False)
+    ph = pd.DataFrame({"#IID": train["participant_id"]})
+    for t in cfg["traits"]:
+        y = pd.to_numeric(train[t["column"]], errors="coerce")
+        ph[t["name"]] = (y + 1) if t["type"] == "binary" else y   # PLINK case/control: 2/1
+    ph.to_csv(f"{work}/pheno.txt", sep="\t", index=False, na_rep="NA")
+    cv = train[["participant_id", *covariates]].rename(columns={"participant_id": "#IID"})
+    cv.to_csv(f"{work}/covar.txt", sep="\t", index=False, na_rep="NA")
+    out, seconds = [], 0.0
+    for i, vcf in enumerate(cfg["vcfs"]):
+        prefix = f"{work}/glm{i}"
+        cmd = ["plink2", "--vcf", vcf, "--max-alleles", "2", "--keep", f"{work}/keep.txt",
+               "--pheno", f"{work}/pheno.txt", "--covar", f"{work}/covar.txt", "--covar-variance-standardize",
+               "--glm", "hide-covar", "omit-ref", "no-firth", "cols=+a1freq,+beta",
+               "--threads", "2", "--out", prefix]
+        t0 = time.time()
+        subprocess.run(cmd, check=True, capture_output=True)
+        seconds += time.time() - t0
+        for t in cfg["traits"]:
+            kind = "logistic" if t["type"] == "binary" else "linear"
+            path = f"{prefix}.{t['name']}.glm.{kind}"
+            d = pd.read_csv(path, sep="\t")
+            d["trait"] = t["name"]
+            out.append(d)
+    res = pd.concat(out, ignore_index=True)
+    res = res.rename(columns={"#CHROM": "chrom", "POS": "pos", "REF": "ref", "ALT": "alt"})
+    res["chrom"] = res["chrom"].astype(str).str.replace("^chr", "", regex=True)
+    return res, seconds
+
+
+def compare(ours: pd.DataFrame, plink: pd.DataFrame) -> pd.DataFrame:
+    ours = ours.assign(chrom=ours["chromosome"].astype(str).str.replace("^chr", "", regex=True))
+    m = ours.merge(plink, left_on=["trait", "chrom", "base_pair_location", "other_allele", "effect_allele"],
+                   right_on=["trait", "chrom", "pos", "ref", "alt"])
+    m = m[(m["TEST"] == "ADD") & m["P"].notna() & m["p_value"].notna()]
+    rows = []
+    for trait, d in m.groupby("trait"):
+        maf = np.minimum(d["effect_allele_frequency"], 1 - d["effect_allele_frequency"])
+        d = d[maf >= 0.01]
+        pb = d["BETA"] if "BETA" in d else np.log(d["OR"])
+        z = (d["beta"] - pb).abs() / d["standard_error"]
+        lp, lq = -np.log10(d["p_value"]), -np.log10(d["P"])
+        sig_ours, sig_plink = set(d.index[d["p_value"] < 5e-8]), set(d.index[d["P"] < 5e-8])
+        rows.append({
+            "trait": trait, "variants": len(d),
+            "r_beta": np.corrcoef(d["beta"], pb)[0, 1],
+            "r_log10p": np.corrcoef(lp, lq)[0, 1],
+            "max_abs_beta_diff_over_se": z.max(), "median_abs_beta_diff_over_se": z.median(),
+            "max_rel_se_diff": ((d["standard_error"] - d["SE"]).abs() / d["SE"]).max(),
+            "significant_ours": len(sig_ours), "significant_plink": len(sig_plink),
+            "significant_both": len(sig_ours & sig_plink),
+        })
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configfile", default="results/run/config.yaml")
+    ap.add_argument("--out", default="bench/out")
+    args = ap.parse_args(argv)
+    cfg = load_config(args.configfile)
+    lake = open_lake(cfg["lake"])
+    cohort = lake.read("cohort")
+    covariates = gwas_covariates(cfg, cohort)
+    ours = lake.read("gwas_results")
+    work = os.path.join(args.out, "plink_glm")
+    os.makedirs(work, exist_ok=True)
+    plink, seconds = run_plink(cfg, cohort, covariates, work)
+    table = compare(ours, plink)
+    table["plink_seconds"] = round(seconds, 1)
+    table.to_csv(os.path.join(args.out, "gwas_vs_plink.tsv"), sep="\t", index=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

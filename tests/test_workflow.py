@@ -1,0 +1,190 @@
+"""End to end: the Snakefile on the shared test cohort, with the real engines, then checks on
+the values it produced (lake tables, lineage, MLflow registry, reports) and on bad input."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from jobs.lake import open_lake
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JOBS = ["genotypes", "phenotypes", "cohort", "gwas", "prs", "risk", "reports", "summary"]
+
+
+def make_config(cohort_dir, results, **over):
+    cfg = {
+        "cohort": "e2e", "results": str(results), "lake": str(results / "lake"),
+        "vcfs": sorted(str(p) for p in (cohort_dir / "genotypes").glob("*.vcf.gz")),
+        "phenotypes": {"path": str(cohort_dir / "phenotypes.csv"), "columns": {
+            "age": {"type": "float", "min": 18, "max": 110, "required": True},
+            "ldl_c": {"type": "float", "min": 0.5, "max": 15}, "cad": {"type": "binary"},
+            "consent_feedback": {"type": "string"}}},
+        "traits": [{"name": "ldl_c", "type": "quantitative", "column": "ldl_c"},
+                   {"name": "cad", "type": "binary", "column": "cad"}],
+        "consent_feedback_column": "consent_feedback",
+        "pca": {"n_pcs": 5}, "gwas": {"n_pcs": 5},
+        "spark": {"driver_memory": "3g"},
+    }
+    cfg.update(over)
+    path = results / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def snakemake(config_path, *extra):
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", os.path.join(ROOT, "Snakefile"),
+           "--configfile", str(config_path), "--cores", "2", "--profile", os.path.join(ROOT, "conf/profiles/local"),
+           *extra]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+
+
+@pytest.fixture(scope="module")
+def run(cohort_dir, tmp_path_factory):
+    results = tmp_path_factory.mktemp("e2e")
+    config = make_config(cohort_dir, results)
+    proc = snakemake(config)
+    assert proc.returncode == 0, proc.stderr[-4000:] + "".join(
+        open(os.path.join(results, "logs", f)).read()[-3000:] for f in os.listdir(results / "logs") if f.endswith(".log"))
+    return {"results": results, "config": config, "lake": open_lake(str(results / "lake"))}
+
+
+@pytest.mark.slow
+def test_phenotype_counts_reconcile(run, cohort_dir):
+    lake = run["lake"]
+    n_rows = len(pd.read_csv(cohort_dir / "phenotypes.csv"))
+    participants, quarantine = lake.read("participants"), lake.read("quarantine")
+    assert len(participants) + len(quarantine) == n_rows
+    dirty = pd.read_csv(cohort_dir / "dirty_rows.tsv", sep="\t")
+    assert sorted(quarantine["line"]) == sorted(dirty["row"] + 2)
+    runs = lake.read("runs")
+    ph = runs[runs["job"] == "phenotypes"].iloc[-1]
+    counts = next(iter(json.loads(ph["details"])["counts"].values()))
+    assert counts == {"read": n_rows, "accepted": len(participants), "quarantined": len(quarantine)}
+
+
+@pytest.mark.slow
+def test_every_job_is_in_the_lineage(run):
+    runs = run["lake"].read("runs")
+    assert set(runs["job"]) == set(JOBS) and (runs["status"] == "succeeded").all()
+    assert runs["workflow_run_id"].nunique() == 1 and runs["config_hash"].nunique() == 1
+    gw = json.loads(runs.loc[runs["job"] == "genotypes", "inputs"].iloc[0])
+    assert all(i["checksum"].startswith("sha256:") for i in gw if i["kind"] == "file")
+    risk = runs[runs["job"] == "risk"].iloc[0]
+    ins = {i["name"]: i["version"] for i in json.loads(risk["inputs"]) if i["kind"] == "delta"}
+    assert set(ins) == {"cohort", "prs_scores"} and len(risk["mlflow_run_id"].split(",")) == 2
+
+
+@pytest.mark.slow
+def test_gwas_table_has_gwas_ssf_columns_on_the_training_split(run):
+    lake = run["lake"]
+    g = lake.read("gwas_results")
+    for col in ["chromosome", "base_pair_location", "effect_allele", "other_allele", "beta", "odds_ratio",
+                "standard_error", "p_value", "effect_allele_frequency", "n", "trait", "run_id"]:
+        assert col in g.columns
+    cohort = lake.read("cohort")
+    n_train = (cohort["split"] == "train").sum()
+    assert 0 < g["n"].max() <= n_train
+    b = g[g["trait"] == "cad"].dropna(subset=["beta"])
+    assert np.allclose(b["odds_ratio"], np.exp(b["beta"]))
+    assert g.loc[g["trait"] == "ldl_c", "odds_ratio"].isna().all()
+
+
+@pytest.mark.slow
+def test_prs_adds_prediction_beyond_noise(run):
+    lake = run["lake"]
+    w = lake.read("prs_weights")
+    assert w.groupby("trait")["selected"].any().all()
+    s = lake.read("prs_scores")
+    assert s[s["selected"]].groupby("trait")["participant_id"].nunique().eq(len(lake.read("cohort"))).all()
+    m = {t: json.load(open(run["results"] / "models" / t / "metrics.json"))["metrics"] for t in ("ldl_c", "cad")}
+    assert m["ldl_c"]["incremental_r2"] > 0.05 and m["ldl_c"]["incremental_r2_ci_low"] > 0
+    assert m["cad"]["auc_gain"] > 0.02 and m["cad"]["auc_gain_ci_low"] > 0
+
+
+@pytest.mark.slow
+def test_registered_model_reproduces_the_stored_predictions(run):
+    import mlflow
+    from models.risk import predict_risk
+    from models.tracking import load_registered_model
+    mlflow.set_tracking_uri(f"sqlite:///{run['results']}/mlflow/mlflow.db")
+    preds = run["lake"].read("risk_predictions")
+    cohort = run["lake"].read("cohort")
+    p = preds[preds["trait"] == "cad"]
+    name, version = p["model_name"].iat[0], p["model_version"].iat[0]
+    model = load_registered_model(name, version)
+    prs = p[["participant_id", "prs"]]
+    df = cohort.merge(prs, on="participant_id")
+    got = predict_risk(model, df, ["age", "sex", "prs"], "binary")
+    want = df[["participant_id"]].merge(p, on="participant_id")["predicted"].to_numpy()
+    assert np.allclose(got, want, equal_nan=True)
+    assert ((want > 0) & (want < 1)).all()
+
+
+@pytest.mark.slow
+def test_reports_for_consented_participants_only(run):
+    lake = run["lake"]
+    cohort = lake.read("cohort")
+    yes = set(cohort.loc[cohort["consent_feedback"].str.lower() == "yes", "participant_id"])
+    rdir = run["results"] / "reports"
+    stems = {f[:-5] for f in os.listdir(rdir) if f.endswith(".json")}
+    assert stems == yes  # the simulated IDs are already safe file names
+    assert {f[:-5] for f in os.listdir(rdir) if f.endswith(".html")} == yes
+    pid = sorted(yes)[0]
+    rep = json.load(open(rdir / f"{pid}.json"))
+    preds = lake.read("risk_predictions").set_index(["participant_id", "trait"])
+    for t in rep["traits"]:
+        row = preds.loc[(pid, t["trait"])]
+        assert t["predicted"] == pytest.approx(row["predicted"]) and t["model_version"] == row["model_version"]
+        assert 0 <= t["prs_percentile"] <= 100
+    assert rep["data_versions"]["risk_predictions"] == lake.version("risk_predictions")
+
+
+@pytest.mark.slow
+def test_rerun_does_not_duplicate_rows(run):
+    lake = run["lake"]
+    before = (len(lake.read("participants")), len(lake.read("quarantine")), lake.version("quarantine"))
+    from jobs import phenotypes
+    assert phenotypes.main(["--configfile", str(run["results"] / "run" / "config.yaml")]) == 0
+    after = (len(lake.read("participants")), len(lake.read("quarantine")), lake.version("quarantine"))
+    assert after[:2] == before[:2] and after[2] == before[2] + 1
+
+
+@pytest.mark.slow
+def test_bad_phenotype_file_stops_and_leaves_tables_untouched(run, tmp_path):
+    lake = run["lake"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,sex,age,ldl_c,cad,consent_feedback\nGL00001,M,50,3,0,yes\n")
+    cfg = yaml.safe_load(open(run["results"] / "run" / "config.yaml"))
+    cfg["phenotypes"]["path"] = str(bad)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    before = lake.version("participants")
+    proc = subprocess.run([sys.executable, "-m", "jobs.phenotypes", "--configfile", str(path)],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 3
+    assert f"{bad}, line 1, field 'sample_id'" in proc.stderr and "GL00001" not in proc.stderr
+    assert lake.version("participants") == before
+
+
+@pytest.mark.slow
+def test_truncated_vcf_stops_the_genotype_job(run, tmp_path, cohort_dir):
+    vcf = sorted((cohort_dir / "genotypes").glob("*.vcf.gz"))[0]
+    cut = tmp_path / "cut.vcf.gz"
+    data = vcf.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    cfg = yaml.safe_load(open(run["results"] / "run" / "config.yaml"))
+    cfg["vcfs"] = [str(cut)]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    before = run["lake"].version("sample_qc")
+    proc = subprocess.run([sys.executable, "-m", "jobs.genotypes", "--configfile", str(path)],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 3 and f"{cut}: truncated bgzip file" in proc.stderr
+    assert run["lake"].version("sample_qc") == before
