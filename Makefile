@@ -21,7 +21,7 @@ setup: check-java $(STAMP)
 $(STAMP): requirements.lock
 	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11), "GenoLake needs Python 3.11, found " + sys.version.split()[0]'
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
 	$(BIN)/pip install --quiet --no-deps -r requirements.lock
 	$(BIN)/pip check
 	touch $(STAMP)

@@ -42,6 +42,9 @@ def start_hail(config: dict, job: str):
         quiet=True,
         idempotent=True,
     )
+    # At INFO, Hail logs query plans with their literals and partition bounds, which can hold
+    # sample IDs; WARN keeps warnings and errors only.
+    hl.spark_context().setLogLevel(spark["log_level"])
     print(f"[{job}] Hail started in {time.time() - t0:.1f}s", file=sys.stderr)
     return hl
 

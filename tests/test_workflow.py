@@ -188,3 +188,14 @@ def test_truncated_vcf_stops_the_genotype_job(run, tmp_path, cohort_dir):
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 3 and f"{cut}: truncated bgzip file" in proc.stderr
     assert run["lake"].version("sample_qc") == before
+
+
+@pytest.mark.slow
+def test_logs_hold_no_identifiers_or_values(run):
+    ids = set(run["lake"].read("participants")["participant_id"])
+    found = []
+    for dirpath, _, files in os.walk(run["results"] / "logs"):
+        for f in files:
+            text = open(os.path.join(dirpath, f), errors="replace").read()
+            found += [(f, i) for i in ids if i in text]
+    assert not found, f"identifiers in logs: {found[:3]}"
