@@ -1,14 +1,34 @@
-"""Checks a VCF before Hail reads it, so a bad file stops with a clear message naming the file
-and the problem (never a record's content) instead of a JVM stack trace."""
+"""Checks a VCF before Hail reads it, so a bad file stops with a clear message naming the file,
+the line and the problem (never a record's content) instead of a JVM stack trace.
+
+Two levels:
+
+* ``check_vcf`` / ``check_vcfs``: cheap checks up front (container, header, sample IDs, the
+  BGZF end-of-file block). They read the header only, except for plain-gzip files (the whole
+  stream, unless the caller reads it anyway) and plain files (the last line).
+* ``find_first_problem``: a streaming validator over every line of one file. It is a full
+  pass, so it runs when Hail has failed on a file (to name the line) or on request.
+"""
 from __future__ import annotations
 
 import gzip
 import os
+import zlib
+from dataclasses import dataclass, field
 
 from genomics.errors import InputDataError
 
 # The 28-byte empty BGZF block that ends every complete bgzipped file (SAM/BAM spec 4.1.2).
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+FIXED_COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
+
+# What a file holds, from its bytes: 'vcf' (plain text), 'vcf-gzip' (ordinary gzip, one
+# stream Hail cannot split), 'vcf-bgzf' (block gzip), 'bcf' (BGZF-compressed BCF),
+# 'bcf-uncompressed' (raw BCF).
+KINDS = ("vcf", "vcf-gzip", "vcf-bgzf", "bcf", "bcf-uncompressed")
+
+_OTHER_COMPRESSION = {b"BZh": "bzip2", b"\xfd7zXZ": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 
 
 def compression_of(path: str) -> str:
@@ -23,64 +43,171 @@ def compression_of(path: str) -> str:
     return "gzip"
 
 
-def check_vcf(path: str) -> list[str]:
-    """Validate a VCF's container and header; return its sample IDs.
+def file_kind(path: str) -> str:
+    """One of ``KINDS``, from the file's bytes: the container, then the first decompressed bytes."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    for magic, name in _OTHER_COMPRESSION.items():
+        if head.startswith(magic):
+            raise InputDataError(path, f"compressed with {name}, which Hail cannot read: "
+                                       "recompress it with bgzip")
+    if head[:2] != b"\x1f\x8b":
+        return "bcf-uncompressed" if head.startswith(b"BCF\x02") else "vcf"
+    try:
+        first = zlib.decompressobj(31).decompress(head, 8)
+    except zlib.error:
+        raise InputDataError(path, "corrupt gzip stream (the first block cannot be decompressed)",
+                             line=1) from None
+    if first.startswith(b"BCF\x02"):
+        return "bcf"
+    return "vcf-bgzf" if compression_of(path) == "bgzf" else "vcf-gzip"
+
+
+@dataclass
+class VcfHeader:
+    """What the header says. Line numbers count from 1 in the file's (VCF) text."""
+
+    samples: list[str]
+    chrom_line: int                                   # line number of the #CHROM line
+    contigs: list[tuple[str, int | None, int]] = field(default_factory=list)  # (ID, length, line)
+    formats: set[str] = field(default_factory=set)    # FORMAT IDs declared
+
+
+def read_header(path: str, kind: str | None = None) -> VcfHeader:
+    """Parse and check the header of a VCF (any compression) or BCF.
+
+    Raises ``InputDataError`` (with the line number) when line 1 is not ``##fileformat=VCF…``,
+    the ``#CHROM`` line is malformed or missing, or the header cannot be read.
+    """
+    kind = kind or file_kind(path)
+    if kind.startswith("bcf"):
+        lines = _bcf_header_lines(path)
+    else:
+        lines = _vcf_header_lines(path, kind)
+    if not lines or not lines[0].startswith("##fileformat=VCF"):
+        raise InputDataError(path, "not a VCF header: line 1 is not ##fileformat=VCF…", line=1)
+    contigs: list[tuple[str, int | None, int]] = []
+    formats: set[str] = set()
+    for i, line in enumerate(lines, start=1):
+        if line.startswith("#CHROM"):
+            fields = line.split("\t")
+            if fields[:8] != FIXED_COLUMNS or (len(fields) > 8 and fields[8] != "FORMAT"):
+                raise InputDataError(path, "bad #CHROM header line (expected the 8 fixed "
+                                           "columns, then FORMAT and samples)", line=i)
+            return VcfHeader(samples=fields[9:], chrom_line=i, contigs=contigs, formats=formats)
+        if not line.startswith("##"):
+            raise InputDataError(path, "not a VCF header: no #CHROM line before the first record",
+                                 line=i)
+        if line.startswith("##contig=<"):
+            attrs = _meta_attrs(line[len("##contig=<"):])
+            if "ID" in attrs:
+                length = attrs.get("length", "")
+                contigs.append((attrs["ID"], int(length) if length.isdigit() else None, i))
+        elif line.startswith("##FORMAT=<"):
+            attrs = _meta_attrs(line[len("##FORMAT=<"):])
+            if "ID" in attrs:
+                formats.add(attrs["ID"])
+    raise InputDataError(path, "not a VCF header: the file ends before the #CHROM line",
+                         line=len(lines) + 1)
+
+
+def _meta_attrs(body: str) -> dict[str, str]:
+    """``ID=x,length=5,Description="a, b">`` -> {'ID': 'x', 'length': '5', ...} (quotes respected)."""
+    out, key, val, in_key, quoted = {}, [], [], True, False
+    for ch in body:
+        if in_key:
+            if ch == "=":
+                in_key = False
+            elif ch in ",>":
+                key = []
+            else:
+                key.append(ch)
+        elif ch == '"':
+            quoted = not quoted
+        elif ch in ",>" and not quoted:
+            out["".join(key).strip()] = "".join(val)
+            key, val, in_key = [], [], True
+        else:
+            val.append(ch)
+    if not in_key and key:
+        out["".join(key).strip()] = "".join(val)
+    return out
+
+
+def _vcf_header_lines(path: str, kind: str) -> list[str]:
+    opener = open if kind == "vcf" else gzip.open
+    lines = []
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+            for line in fh:
+                line = line.rstrip("\r\n")
+                lines.append(line)
+                if line.startswith("#CHROM") or not line.startswith("##"):
+                    break
+    except (EOFError, OSError, zlib.error):
+        what = "bgzip file" if kind == "vcf-bgzf" else "gzip stream"
+        raise InputDataError(path, f"truncated {what} (or corrupt): the data stops inside line "
+                                   f"{len(lines) + 1}, in the header", line=len(lines) + 1) from None
+    return lines
+
+
+def _bcf_header_lines(path: str) -> list[str]:
+    import pysam
+    old = pysam.set_verbosity(0)
+    try:
+        with pysam.VariantFile(path) as vf:
+            return str(vf.header).rstrip("\n").split("\n")
+    except (OSError, ValueError):
+        raise InputDataError(path, "unreadable BCF header (htslib cannot parse it; duplicate "
+                                   "sample IDs are one cause)", line=1) from None
+    finally:
+        pysam.set_verbosity(old)
+
+
+def check_vcf(path: str, *, read_gzip: bool = True) -> list[str]:
+    """Validate a VCF's or BCF's container and header; return its sample IDs.
 
     Raises ``InputDataError`` for a missing or empty file, a truncated bgzip/gzip stream, a
-    header pysam cannot parse, duplicate sample IDs, or a last line with the wrong column count.
+    header that cannot be parsed, duplicate sample IDs, or (plain files) a last line with the
+    wrong column count. ``read_gzip=False`` skips reading a plain-gzip file to its end (for a
+    caller that streams it anyway).
     """
     if not os.path.exists(path):
         raise InputDataError(path, "file not found")
     if os.path.getsize(path) == 0:
         raise InputDataError(path, "file is empty")
-    kind = compression_of(path)
-    if kind == "bgzf":
+    kind = file_kind(path)
+    if kind in ("vcf-bgzf", "bcf"):
         with open(path, "rb") as fh:
-            fh.seek(-len(BGZF_EOF), os.SEEK_END)
+            fh.seek(-min(len(BGZF_EOF), os.path.getsize(path)), os.SEEK_END)
             if fh.read() != BGZF_EOF:
-                raise InputDataError(path, "truncated bgzip file: the BGZF end-of-file block is missing")
-    elif kind == "gzip":
+                _raise_located(path, "truncated bgzip file: the BGZF end-of-file block is missing")
+    elif kind == "vcf-gzip" and read_gzip:
         try:
             with gzip.open(path, "rb") as fh:
                 while fh.read(1 << 24):
                     pass
-        except (EOFError, OSError) as e:
-            raise InputDataError(path, f"truncated or corrupt gzip stream ({type(e).__name__})") from None
-    samples = _header_samples(path, kind)
+        except (EOFError, OSError, zlib.error):
+            _raise_located(path, "truncated or corrupt gzip stream")
+    header = read_header(path, kind)
+    samples = header.samples
     seen, dups = set(), 0
     for s in samples:
         dups += s in seen
         seen.add(s)
     if dups:
-        raise InputDataError(path, f"{dups} duplicate sample ID(s) in the header")
-    if kind == "plain":
+        raise InputDataError(path, f"{dups} duplicate sample ID(s) in the header", line=header.chrom_line)
+    if kind == "vcf":
         _check_last_line(path, 9 + len(samples) if samples else 8)
     return samples
 
 
-def _header_samples(path: str, kind: str) -> list[str]:
-    """Sample IDs from the #CHROM line, after checking the header's shape."""
-    opener = gzip.open if kind != "plain" else open
-    try:
-        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-            first = fh.readline()
-            if not first.startswith("##fileformat=VCF"):
-                raise InputDataError(path, "not a VCF header: line 1 is not ##fileformat=VCF…", line=1)
-            line_no = 1
-            for line in fh:
-                line_no += 1
-                if line.startswith("#CHROM"):
-                    fields = line.rstrip("\r\n").split("\t")
-                    fixed = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
-                    if fields[:8] != fixed or (len(fields) > 8 and fields[8] != "FORMAT"):
-                        raise InputDataError(path, "bad #CHROM header line (expected the 8 fixed "
-                                                   "columns, then FORMAT and samples)", line=line_no)
-                    return fields[9:]
-                if not line.startswith("##"):
-                    break
-    except (EOFError, OSError, gzip.BadGzipFile) as e:
-        raise InputDataError(path, f"unreadable header ({type(e).__name__})") from None
-    raise InputDataError(path, "not a VCF header: no #CHROM line before the first record")
+def _raise_located(path: str, problem: str) -> None:
+    """Raise ``problem`` for ``path``, with the line number from a full pass when one is found."""
+    found = find_first_problem(path)
+    if found is not None:
+        raise InputDataError(path, found[1], line=found[0])
+    raise InputDataError(path, problem)
 
 
 def _check_last_line(path: str, n_columns: int) -> None:
@@ -107,3 +234,137 @@ def check_vcfs(paths: list[str]) -> list[str]:
             raise InputDataError(p, f"sample list differs from {paths[0]} "
                                     f"({len(s)} vs {len(samples)} samples or a different order)")
     return samples or []
+
+
+# -- the streaming validator ------------------------------------------------------------------
+
+def find_first_problem(path: str) -> tuple[int, str] | None:
+    """The first malformed line of a VCF (plain, gzip or bgzip) as ``(line_number, problem)``,
+    or ``None`` when every line is well formed. The problem never quotes the line.
+
+    Checks, in file order: line 1 is ``##fileformat=VCF…``; the header reaches a well-formed
+    ``#CHROM`` line with unique sample IDs; every record has 9 + n_samples columns (8 or 9 when
+    there are no samples), a non-empty CHROM, a positive integer POS, non-empty REF and ALT;
+    no header line after the ``#CHROM`` line; the compressed stream is complete (gzip end of
+    stream, BGZF end-of-file block). Empty lines are ignored (Hail ignores them too).
+
+    A BCF has no lines: its records are numbered as the lines of its VCF text would be
+    (header lines, then one per record), and a problem is whatever htslib refuses.
+    """
+    if not os.path.exists(path):
+        raise InputDataError(path, "file not found")
+    if os.path.getsize(path) == 0:
+        return 1, "file is empty"
+    kind = file_kind(path)
+    if kind.startswith("bcf"):
+        return _first_bcf_problem(path)
+    opener = (lambda p: open(p, "rb")) if kind == "vcf" else (lambda p: gzip.open(p, "rb"))
+    line_no = 0
+    n_expected: tuple[int, ...] | None = None   # allowed column counts, once #CHROM is read
+    ended_with_newline = True
+    try:
+        with opener(path) as fh:
+            for raw in fh:
+                line_no += 1
+                ended_with_newline = raw.endswith(b"\n")
+                line = raw.rstrip(b"\r\n")
+                if n_expected is None:
+                    problem = _header_line_problem(line, line_no)
+                    if problem:
+                        return line_no, problem
+                    if line.startswith(b"#CHROM"):
+                        fields = line.split(b"\t")
+                        samples = fields[9:]
+                        if len(set(samples)) != len(samples):
+                            n_dup = len(samples) - len(set(samples))
+                            return line_no, f"{n_dup} duplicate sample ID(s) in the header"
+                        n_expected = (9 + len(samples),) if samples else (8, 9)
+                    continue
+                if not line:
+                    continue
+                if line.startswith(b"#"):
+                    return line_no, "header line after the #CHROM line"
+                problem = _record_problem(line, n_expected)
+                if problem:
+                    return line_no, problem
+    except (EOFError, OSError, zlib.error):
+        what = "bgzip file" if kind == "vcf-bgzf" else "gzip stream"
+        return line_no + 1, f"truncated {what} (or corrupt): the data stops inside line {line_no + 1}"
+    if n_expected is None:
+        return line_no + 1, "not a VCF header: the file ends before the #CHROM line"
+    if kind == "vcf-bgzf" and not _has_bgzf_eof(path):
+        at = line_no + 1 if ended_with_newline else line_no
+        return at, (f"truncated bgzip file: the BGZF end-of-file block is missing "
+                    f"(the data stops at line {at})")
+    return None
+
+
+def _header_line_problem(line: bytes, line_no: int) -> str | None:
+    if line_no == 1:
+        if line.startswith(b"##fileformat=VCF"):
+            return None
+        return "not a VCF header: line 1 is not ##fileformat=VCF…"
+    if line.startswith(b"##"):
+        return None
+    if line.startswith(b"#CHROM"):
+        fields = [f.decode("utf-8", "replace") for f in line.split(b"\t")]
+        if fields[:8] != FIXED_COLUMNS or (len(fields) > 8 and fields[8] != "FORMAT"):
+            return "bad #CHROM header line (expected the 8 fixed columns, then FORMAT and samples)"
+        return None
+    return "not a VCF header: no #CHROM line before the first record"
+
+
+def _record_problem(line: bytes, n_expected: tuple[int, ...]) -> str | None:
+    n = line.count(b"\t") + 1
+    if n not in n_expected:
+        want = " or ".join(str(x) for x in n_expected)
+        return f"row has {n} columns, expected {want}"
+    chrom, pos, _id, ref, alt = line.split(b"\t", 5)[:5]
+    if not chrom:
+        return "CHROM is empty"
+    if not (pos.isdigit() and int(pos) > 0):
+        return "POS is not a positive integer"
+    if not ref:
+        return "REF is empty"
+    if not alt:
+        return "ALT is empty"
+    if b"" in alt.split(b","):
+        return "ALT has an empty allele"
+    return None
+
+
+def _has_bgzf_eof(path: str) -> bool:
+    size = os.path.getsize(path)
+    if size < len(BGZF_EOF):
+        return False
+    with open(path, "rb") as fh:
+        fh.seek(-len(BGZF_EOF), os.SEEK_END)
+        return fh.read() == BGZF_EOF
+
+
+def _first_bcf_problem(path: str) -> tuple[int, str] | None:
+    import pysam
+    old = pysam.set_verbosity(0)
+    n_header = 0
+    n = 0
+    try:
+        with pysam.VariantFile(path) as vf:
+            n_header = str(vf.header).count("\n")
+            samples = list(vf.header.samples)
+            if len(set(samples)) != len(samples):
+                return n_header, f"{len(samples) - len(set(samples))} duplicate sample ID(s) in the header"
+            for rec in vf:
+                n += 1
+                if rec.pos < 1:
+                    return n_header + n, "POS is not a positive integer"
+                if not rec.ref or (rec.alts is not None and any(not a for a in rec.alts)):
+                    return n_header + n, "REF or ALT is empty"
+    except (OSError, ValueError):
+        if n_header == 0:
+            return 1, "unreadable BCF header"
+        return n_header + n + 1, "unreadable or truncated BCF record"
+    finally:
+        pysam.set_verbosity(old)
+    if file_kind(path) == "bcf" and not _has_bgzf_eof(path):
+        return n_header + n + 1, "truncated BCF file: the BGZF end-of-file block is missing"
+    return None
