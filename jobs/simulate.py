@@ -1,15 +1,19 @@
 """Simulate the example cohort and write it to files.
 
     python -m jobs.simulate --out DIR [--n-samples N] [--seed S] [--sequence-length BP]
-                            [--chromosomes 1,2] [--contig-prefix chr]
+                            [--chromosomes 1,2] [--contig-prefix chr] [--no-x] [--no-relatives]
 
 Writes (each atomically: temp file in the same folder, then os.replace):
-  DIR/genotypes/{contig}.vcf.gz (+ .tbi)  bgzipped, tabix-indexed VCFv4.2
+  DIR/genotypes/{contig}.vcf.gz (+ .tbi)  bgzipped, tabix-indexed VCFv4.2 (autosomes, then chrX
+                                          unless --no-x: males haploid outside PAR1)
   DIR/phenotypes.csv                      sample_id, sex, age, ldl_c, cad, consent_feedback
   DIR/truth.tsv                           causal variants and effects per trait
-  DIR/sample_truth.tsv                    population, genetic values, cad liability per sample
+  DIR/sample_truth.tsv                    population, genetic values, cad liability, genetic sex
   DIR/dirty_rows.tsv                      phenotype rows that must be quarantined (0-based row)
-  DIR/qc_truth.tsv                        injected bad samples / bad variants / HWE violations
+  DIR/qc_truth.tsv                        injected bad samples / bad variants / HWE violations /
+                                          sex-label mismatches (reported_sex, genetic_sex)
+  DIR/relatives.tsv                       id1, id2, relationship, expected_kinship (KING scale);
+                                          header only with --no-relatives
 
 Progress goes to stderr (counts and timings only, never sample IDs or phenotype values).
 """
@@ -31,6 +35,9 @@ from genomics.simulation import (
 )
 
 _T0 = time.time()
+# deflate level of the bgzipped VCFs: 4 writes ~2x (autosomes) to ~3.5x (chrX, whose mixed
+# haploid/diploid calls compress worse) faster than zlib's default 6, for ~10-20% larger files
+BGZF_LEVEL = 4
 
 
 def _log(message: str) -> None:
@@ -50,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contig-prefix", default=d.contig_prefix, help=f"contig name prefix (default {d.contig_prefix!r})")
     p.add_argument("--offset-bp", type=int, default=d.offset_bp, help=f"position offset (default {d.offset_bp})")
     p.add_argument("--n-causal", type=int, default=d.n_causal, help=f"causal variants (default {d.n_causal})")
+    p.add_argument("--mutation-rate", type=float, default=d.mutation_rate,
+                   help=f"per-bp mutation rate (default {d.mutation_rate:g}); lower it with a longer "
+                        "--sequence-length for sparse markers over many independent LD blocks")
+    p.add_argument("--x-sequence-length", type=int, default=d.x_sequence_length_bp,
+                   help=f"simulated bp of chrX (default {d.x_sequence_length_bp})")
+    p.add_argument("--no-x", action="store_true",
+                   help="do not simulate chrX (by default chrX spans the end of PAR1; males haploid outside it)")
+    p.add_argument("--no-relatives", action="store_true",
+                   help="no duplicate samples, trios or sibling pairs (by default they replace unrelated samples)")
     return p
 
 
@@ -63,6 +79,10 @@ def spec_from_args(args: argparse.Namespace) -> CohortSpec:
         contig_prefix=args.contig_prefix,
         offset_bp=getattr(args, "offset_bp", CohortSpec.offset_bp),
         n_causal=getattr(args, "n_causal", CohortSpec.n_causal),
+        include_x=not getattr(args, "no_x", False),
+        include_relatives=not getattr(args, "no_relatives", False),
+        mutation_rate=getattr(args, "mutation_rate", CohortSpec.mutation_rate),
+        x_sequence_length_bp=getattr(args, "x_sequence_length", CohortSpec.x_sequence_length_bp),
     )
 
 
@@ -88,7 +108,7 @@ def write_vcf(cohort: SimulatedCohort, chrom_index: int, final: str) -> None:
     tmp = _temp_path(final, ".vcf.gz")  # tabix needs the .gz ending to index in place
     tmp_tbi = tmp + ".tbi"
     try:
-        with pysam.BGZFile(tmp, "wb") as out:
+        with pysam.BGZFile(tmp, f"wb{BGZF_LEVEL}") as out:
             out.write("".join(vcf_header_lines(cohort, chrom_index)).encode("ascii"))
             for block in vcf_record_chunks(cohort, chrom_index):
                 out.write(block)
@@ -121,6 +141,7 @@ def write_cohort(cohort: SimulatedCohort, out: str) -> dict[str, str]:
         ("sample_truth.tsv", cohort.sample_truth, "\t"),
         ("dirty_rows.tsv", cohort.dirty_rows, "\t"),
         ("qc_truth.tsv", cohort.qc_truth, "\t"),
+        ("relatives.tsv", cohort.relatives, "\t"),
     ]
     for name, df, sep in tables:
         path = os.path.join(out, name)
@@ -138,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simulate: invalid arguments: {exc}", file=sys.stderr)
         return 2
     t0 = time.time()
-    _log(f"simulating {spec.n_samples} samples, {len(spec.chromosomes)} chromosome(s) of "
-         f"{spec.sequence_length_bp} bp, seed {spec.seed}")
+    _log(f"simulating {spec.n_samples} samples, {len(spec.chromosomes)} autosome(s) of "
+         f"{spec.sequence_length_bp} bp" + (f" + chrX ({spec.x_sequence_length_bp} bp)" if spec.include_x else "")
+         + f", seed {spec.seed}")
     cohort = simulate_cohort(spec, progress=_log)
     _log(f"simulated {cohort.n_variants} variants in {time.time() - t0:.1f}s")
     t1 = time.time()

@@ -11,7 +11,11 @@ import pytest
 
 from genomics.simulation import (
     GRCH38_LENGTHS,
+    GRCH38_PAR1,
+    HAPLOID,
     PHENOTYPE_COLUMNS,
+    QC_TRUTH_COLUMNS,
+    RELATIVES_COLUMNS,
     CohortSpec,
     simulate_cohort,
     vcf_lines,
@@ -42,6 +46,48 @@ def _clean_phenotypes(cohort) -> pd.DataFrame:
     return ph
 
 
+def _expected_gt_text(a: int, b: int) -> str:
+    if b == HAPLOID:
+        return "." if a < 0 else str(a)
+    return "./." if a < 0 else f"{min(a, b)}/{max(a, b)}"
+
+
+def _expected_pysam_gt(a: int, b: int) -> tuple:
+    if b == HAPLOID:
+        return (None,) if a < 0 else (a,)
+    return (None, None) if a < 0 else (min(a, b), max(a, b))
+
+
+def _flagged_sites(cohort) -> set:
+    qc = cohort.qc_truth
+    qc = qc[qc["kind"].isin(["bad_variant", "hwe_violation"])]
+    return set(zip(qc["chromosome"], qc["position"].astype(int)))
+
+
+def _autosomal_dosages(cohort) -> np.ndarray:
+    """Non-reference allele count (V, N), NaN when missing: biallelic autosomal variants that
+    carry no injected variant problem."""
+    flagged = _flagged_sites(cohort)
+    out = []
+    for ch in cohort.autosomes:
+        keep = np.array([len(a) == 1 and (ch.contig, int(p)) not in flagged for a, p in zip(ch.alt, ch.positions)])
+        g = ch.genotypes[keep]
+        d = (g > 0).sum(axis=2).astype(float)
+        d[g[:, :, 0] < 0] = np.nan
+        out.append(d)
+    return np.concatenate(out)
+
+
+def _king_robust(d: np.ndarray, i: int, j: int) -> float:
+    """KING-robust kinship (duplicate 0.5, first degree 0.25, unrelated ~0) from dosages."""
+    a, b = d[:, i], d[:, j]
+    ok = ~np.isnan(a) & ~np.isnan(b)
+    a, b = a[ok], b[ok]
+    het_het = ((a == 1) & (b == 1)).sum()
+    opposite = (((a == 0) & (b == 2)) | ((a == 2) & (b == 0))).sum()
+    return float((het_het - 2 * opposite) / ((a == 1).sum() + (b == 1).sum()))
+
+
 # --- determinism --------------------------------------------------------------------------
 
 
@@ -58,7 +104,10 @@ def test_same_spec_gives_identical_cohort(spec, cohort):
     pd.testing.assert_frame_equal(again.sample_truth, cohort.sample_truth)
     pd.testing.assert_frame_equal(again.dirty_rows, cohort.dirty_rows)
     pd.testing.assert_frame_equal(again.qc_truth, cohort.qc_truth)
+    pd.testing.assert_frame_equal(again.relatives, cohort.relatives)
+    np.testing.assert_array_equal(again.genetic_sex, cohort.genetic_sex)
     assert "".join(vcf_lines(again, 1)) == "".join(vcf_lines(cohort, 1))
+    assert "".join(vcf_lines(again, 2)) == "".join(vcf_lines(cohort, 2))  # chrX
 
 
 def test_other_seed_gives_other_cohort(cohort):
@@ -74,8 +123,9 @@ def test_other_seed_gives_other_cohort(cohort):
 def test_shapes_ids_and_alleles(spec, cohort):
     n = spec.n_samples
     assert cohort.sample_ids[0] == "GL00001" and len(set(cohort.sample_ids)) == n == len(cohort.sample_ids)
-    assert [c.contig for c in cohort.chromosomes] == ["chr1", "chr2"]
-    # 70/30 split over two populations
+    assert [c.contig for c in cohort.chromosomes] == ["chr1", "chr2", "chrX"] == spec.contigs
+    assert [c.contig for c in cohort.autosomes] == ["chr1", "chr2"]
+    # 70/30 split over two populations (relatives replace unrelated samples of their population)
     assert np.bincount(cohort.populations).tolist() == [140, 60]
     for ch in cohort.chromosomes:
         v = ch.n_variants
@@ -83,8 +133,10 @@ def test_shapes_ids_and_alleles(spec, cohort):
         assert ch.genotypes.shape == (v, n, 2) and ch.genotypes.dtype == np.int8
         assert ch.positions.dtype == np.int64
         assert np.all(np.diff(ch.positions) > 0)
-        assert ch.positions.min() > spec.offset_bp
-        assert ch.positions.max() <= spec.offset_bp + spec.sequence_length_bp
+        offset, length = ((spec.x_offset_bp, spec.x_sequence_length_bp) if ch.sex_linked
+                          else (spec.offset_bp, spec.sequence_length_bp))
+        assert ch.positions.min() > offset
+        assert ch.positions.max() <= offset + length
         assert len(ch.ref) == len(ch.alt) == v
         for r, alts in zip(ch.ref, ch.alt):
             assert r in "ACGT" and len(r) == 1
@@ -92,15 +144,24 @@ def test_shapes_ids_and_alleles(spec, cohort):
             assert len(set(alts)) == len(alts)
         max_allele = np.array([len(a) for a in ch.alt])
         assert np.all(ch.genotypes.max(axis=(1, 2)) <= max_allele)
-        assert ch.genotypes.min() == -1
-        # missing calls are whole genotypes
-        assert np.array_equal(ch.genotypes[:, :, 0] < 0, ch.genotypes[:, :, 1] < 0)
+        # every ALT allele is carried by someone (but for rare carriers whose call was made missing)
+        for a in range(1, 4):
+            has = max_allele >= a
+            if has.any():
+                assert (ch.genotypes[has] == a).any(axis=(1, 2)).mean() > 0.98
+        # missing calls are whole genotypes (haploid: first allele -1, second HAPLOID)
+        diploid = ch.genotypes[:, :, 1] != HAPLOID
+        assert (ch.genotypes[:, :, 0] < 0).any()
+        assert np.array_equal((ch.genotypes[:, :, 0] < 0) & diploid, (ch.genotypes[:, :, 1] == -1))
+        assert ch.genotypes[:, :, 0].min() == -1
+        if not ch.sex_linked:
+            assert diploid.all()
 
 
 def test_populations_differ_in_allele_frequency(cohort):
     num = den = 0.0
     diffs = []
-    for ch in cohort.chromosomes:
+    for ch in cohort.autosomes:
         g = ch.genotypes
         p0 = _alt_freq(g[:, cohort.populations == 0])
         p1 = _alt_freq(g[:, cohort.populations == 1])
@@ -116,9 +177,12 @@ def test_populations_differ_in_allele_frequency(cohort):
 
 def test_injected_genotype_problems(spec, cohort):
     qc = cohort.qc_truth
-    assert set(qc["kind"]) == {"bad_sample", "bad_variant", "hwe_violation"}
+    assert list(qc.columns) == QC_TRUTH_COLUMNS
+    assert set(qc["kind"]) == {"bad_sample", "bad_variant", "hwe_violation", "sex_mismatch"}
     bad_samples = qc.loc[qc["kind"] == "bad_sample", "sample_id"].tolist()
     assert len(bad_samples) == spec.resolved_n_bad_samples() == 1
+    related = set(cohort.relatives["id1"]) | set(cohort.relatives["id2"])
+    assert not related & set(qc["sample_id"])  # no injected problem on a relative
     cols = [cohort.sample_ids.index(s) for s in bad_samples]
     good_cols = np.setdiff1d(np.arange(cohort.n_samples), cols)
     miss = np.concatenate([ch.genotypes[:, :, 0] < 0 for ch in cohort.chromosomes])
@@ -126,8 +190,10 @@ def test_injected_genotype_problems(spec, cohort):
     causal = set(zip(cohort.truth["chromosome"], cohort.truth["position"]))
     bad_var = qc[qc["kind"] == "bad_variant"]
     hwe = qc[qc["kind"] == "hwe_violation"]
-    assert len(bad_var) == spec.resolved_n_bad_variants(cohort.n_variants)
-    assert len(hwe) == spec.resolved_n_hwe_violations(cohort.n_variants)
+    n_autosomal = sum(ch.n_variants for ch in cohort.autosomes)
+    assert len(bad_var) == spec.resolved_n_bad_variants(n_autosomal)
+    assert len(hwe) == spec.resolved_n_hwe_violations(n_autosomal)
+    assert set(bad_var["chromosome"]) | set(hwe["chromosome"]) <= {"chr1", "chr2"}  # never chrX
     flagged = set()
     for ch in cohort.chromosomes:
         index = {int(p): i for i, p in enumerate(ch.positions)}
@@ -191,8 +257,10 @@ def test_causal_variants(spec, cohort):
 def test_genetic_values_match_truth_effects(cohort):
     by_contig = {ch.contig: ch for ch in cohort.chromosomes}
     st = cohort.sample_truth
-    assert list(st.columns) == ["sample_id", "population", "genetic_ldl_c", "genetic_cad", "liability_cad"]
+    assert list(st.columns) == ["sample_id", "population", "genetic_ldl_c", "genetic_cad", "liability_cad",
+                                "genetic_sex"]
     assert st["sample_id"].tolist() == cohort.sample_ids
+    assert st["genetic_sex"].tolist() == list(cohort.genetic_sex)
     for trait in ("ldl_c", "cad"):
         frame = cohort.truth[cohort.truth["trait"] == trait]
         g = np.zeros(cohort.n_samples)
@@ -307,7 +375,7 @@ def test_vcf_lines(spec, cohort):
         assert cols[9:] == cohort.sample_ids
         assert len(data) == ch.n_variants
         positions = []
-        gt_re = re.compile(r"^(\./\.|\d/\d)$")
+        gt_re = re.compile(r"^(\./\.|\d/\d|\.|\d)$" if ch.sex_linked else r"^(\./\.|\d/\d)$")
         for i, line in enumerate(data):
             f = line.rstrip("\n").split("\t")
             assert len(f) == 9 + spec.n_samples
@@ -317,9 +385,7 @@ def test_vcf_lines(spec, cohort):
             assert f[2] == f"{ch.contig}:{f[1]}:{f[3]}:{f[4]}"
             if i % 97 == 0:
                 assert all(gt_re.match(x) for x in f[9:])
-                expected = [
-                    "./." if a < 0 else f"{min(a, b)}/{max(a, b)}" for a, b in ch.genotypes[i].tolist()
-                ]
+                expected = [_expected_gt_text(a, b) for a, b in ch.genotypes[i].tolist()]
                 assert f[9:] == expected
         assert positions == sorted(set(positions)) and positions[0] >= 1
 
@@ -346,12 +412,15 @@ def test_job_writes_readable_outputs(tmp_path, capsys):
             records = list(vf.fetch(ch.contig))  # uses the tabix index
         assert len(records) == ch.n_variants
         assert [r.pos for r in records] == ch.positions.tolist()
-        first = records[0]
-        gts = [first.samples[s]["GT"] for s in cohort.sample_ids[:20]]
-        expected = [
-            (None, None) if a < 0 else (min(a, b), max(a, b)) for a, b in ch.genotypes[0, :20].tolist()
-        ]
-        assert gts == expected
+        for v in (0, ch.n_variants - 1):  # on chrX: PAR1, then non-PAR (males haploid)
+            gts = [records[v].samples[s]["GT"] for s in cohort.sample_ids[:20]]
+            assert gts == [_expected_pysam_gt(a, b) for a, b in ch.genotypes[v, :20].tolist()]
+    assert [ch.contig for ch in cohort.chromosomes] == ["chr1", "chr2", "chrX"]
+    x = cohort.chromosomes[-1]
+    with pysam.VariantFile(str(out / "genotypes" / "chrX.vcf.gz")) as vf:
+        last = list(vf.fetch("chrX", int(x.positions[-1]) - 1, int(x.positions[-1])))[0]
+    ploidy = {len(last.samples[s]["GT"]) for s in np.array(cohort.sample_ids)[cohort.male]}
+    assert ploidy == {1} and x.positions[-1] > GRCH38_PAR1[1]
 
     ph = pd.read_csv(out / "phenotypes.csv", dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(ph, cohort.phenotypes.reset_index(drop=True), check_dtype=False)
@@ -363,12 +432,15 @@ def test_job_writes_readable_outputs(tmp_path, capsys):
     st = pd.read_csv(out / "sample_truth.tsv", sep="\t")
     assert st["sample_id"].tolist() == cohort.sample_ids
     qc = pd.read_csv(out / "qc_truth.tsv", sep="\t", keep_default_na=False, dtype=str)
-    assert len(qc) == len(cohort.qc_truth)
+    assert len(qc) == len(cohort.qc_truth) and list(qc.columns) == QC_TRUTH_COLUMNS
+    rel = pd.read_csv(out / "relatives.tsv", sep="\t", dtype={"id1": str, "id2": str})
+    assert list(rel.columns) == RELATIVES_COLUMNS and len(rel) == len(cohort.relatives) == 0  # n < 200
     leftovers = [p for p in os.listdir(out) + os.listdir(out / "genotypes") if ".tmp" in p]
     assert leftovers == []
 
     # a second run rewrites byte-identical files
-    before = {p: (out / p).read_bytes() for p in ("phenotypes.csv", "genotypes/chr1.vcf.gz")}
+    before = {p: (out / p).read_bytes() for p in ("phenotypes.csv", "genotypes/chr1.vcf.gz", "genotypes/chrX.vcf.gz",
+                                                   "qc_truth.tsv", "relatives.tsv")}
     assert simulate_job.main(argv) == 0
     assert all((out / p).read_bytes() == b for p, b in before.items())
 
@@ -381,12 +453,183 @@ def test_spec_validation():
     with pytest.raises(ValueError):
         CohortSpec(prevalence=1.5)
     spec = CohortSpec(chromosomes=["3"], contig_prefix="")
-    assert spec.chromosomes == ("3",) and spec.contigs == ["3"]
+    assert spec.chromosomes == ("3",) and spec.contigs == ["3", "X"]  # chrX without the prefix: X
     assert CohortSpec(n_samples=2000).resolved_n_dirty_rows() == 20
     assert CohortSpec(n_samples=200).resolved_n_bad_samples() == 1
     assert CohortSpec(n_samples=50).resolved_n_dirty_rows() == 6
+    # chrX and relatives
+    with pytest.raises(ValueError):
+        CohortSpec(chromosomes=("1", "X"))  # chrX comes from include_x
+    assert CohortSpec(chromosomes=("1", "X"), include_x=False).contigs == ["chr1", "chrX"]
+    with pytest.raises(ValueError):
+        CohortSpec(x_offset_bp=155_000_000)
+    with pytest.raises(ValueError):
+        CohortSpec(n_samples=200, n_sibling_pairs=40)
+    assert CohortSpec().contigs == ["chr1", "chr2", "chrX"]
+    assert CohortSpec(n_samples=2000).resolved_relatives() == (2, 2, 3)
+    assert CohortSpec(n_samples=200).resolved_relatives() == (1, 1, 1)
+    assert CohortSpec(n_samples=120).resolved_relatives() == (0, 0, 0)
+    assert CohortSpec(n_samples=2000, include_relatives=False).resolved_relatives() == (0, 0, 0)
+    assert CohortSpec(n_samples=2000, n_trios=0).resolved_relatives() == (2, 0, 3)
+    assert CohortSpec(n_samples=2000).resolved_n_sex_mismatches() == 10
+    assert CohortSpec(n_samples=200).resolved_n_sex_mismatches() == 2
 
 
 def test_bad_cli_arguments_return_usage_error(tmp_path, capsys):
     assert simulate_job.main(["--out", str(tmp_path), "--chromosomes", "1,99"]) == 2
     assert not (tmp_path / "genotypes").exists()
+
+
+# --- chrX, sex and relatives --------------------------------------------------------------
+
+
+def test_chrx_spans_par1_and_males_are_haploid_outside_it(spec, cohort):
+    x = cohort.chromosomes[-1]
+    assert x.sex_linked and x.contig == "chrX" and x.chromosome == "X"
+    par = x.par_mask()
+    assert np.array_equal(par, x.positions <= GRCH38_PAR1[1])
+    assert 0.15 < par.mean() < 0.45  # ~the first quarter to third of the window is PAR1
+    male = cohort.male
+    assert 0.3 < male.mean() < 0.7
+    haploid = x.genotypes[:, :, 1] == HAPLOID
+    assert np.array_equal(haploid, np.outer(~par, male))
+    # the VCF: one allele exactly for males outside PAR1, two otherwise
+    lines = [line for line in vcf_lines(cohort, len(cohort.chromosomes) - 1) if not line.startswith("#")]
+    assert len(lines) == x.n_variants
+    for i, line in enumerate(lines):
+        gts = line.rstrip("\n").split("\t")[9:]
+        has_slash = np.array(["/" in gt for gt in gts])
+        assert np.array_equal(has_slash, np.ones(len(gts), dtype=bool) if par[i] else ~male), i
+        if i % 53 == 0:
+            assert gts == [_expected_gt_text(a, b) for a, b in x.genotypes[i].tolist()]
+    # females are heterozygous outside PAR1 too; the non-PAR X is in HWE-like proportions for them
+    g = x.genotypes[~par][:, ~male]
+    called = g[:, :, 0] >= 0
+    assert ((g[:, :, 0] != g[:, :, 1]) & called).mean() > 0.01
+
+
+def test_relatives_table(spec, cohort):
+    rel = cohort.relatives
+    assert list(rel.columns) == RELATIVES_COLUMNS
+    n_dup, n_trio, n_sib = spec.resolved_relatives()
+    assert rel["relationship"].value_counts().to_dict() == {
+        "duplicate": n_dup, "parent_offspring": 2 * n_trio, "sibling": n_sib}
+    assert (rel["expected_kinship"] == rel["relationship"].map(
+        {"duplicate": 0.5, "parent_offspring": 0.25, "sibling": 0.25})).all()
+    ids = set(cohort.sample_ids)
+    assert set(rel["id1"]) <= ids and set(rel["id2"]) <= ids and (rel["id1"] != rel["id2"]).all()
+    st = cohort.sample_truth.set_index("sample_id")
+    for row in rel.itertuples():  # a family lies in one population
+        assert st.loc[row.id1, "population"] == st.loc[row.id2, "population"]
+    # duplicates: same sex and the same phenotype row (the same person sequenced twice)
+    ph = cohort.phenotypes.set_index("sample_id")
+    for row in rel[rel["relationship"] == "duplicate"].itertuples():
+        assert st.loc[row.id1, "genetic_sex"] == st.loc[row.id2, "genetic_sex"]
+        assert ph.loc[row.id1].tolist() == ph.loc[row.id2].tolist()
+        assert np.allclose(st.loc[row.id1, ["genetic_ldl_c", "liability_cad"]].to_numpy(float),
+                           st.loc[row.id2, ["genetic_ldl_c", "liability_cad"]].to_numpy(float))
+    # trio parents are a father and a mother
+    po = rel[rel["relationship"] == "parent_offspring"]
+    for child, parents in po.groupby("id2"):
+        assert sorted(st.loc[parents["id1"], "genetic_sex"]) == ["F", "M"]
+
+
+def test_relatives_genotype_concordance(spec, cohort):
+    idx = {s: i for i, s in enumerate(cohort.sample_ids)}
+    rel = cohort.relatives
+    # duplicates: > 99% identical calls over every contig, but not all (0.1% discordance)
+    for row in rel[rel["relationship"] == "duplicate"].itertuples():
+        i, j = idx[row.id1], idx[row.id2]
+        same = total = 0
+        for ch in cohort.chromosomes:
+            a, b = ch.genotypes[:, i], ch.genotypes[:, j]
+            ok = (a[:, 0] >= 0) & (b[:, 0] >= 0)
+            same += int((np.sort(a[ok], axis=1) == np.sort(b[ok], axis=1)).all(axis=1).sum())
+            total += int(ok.sum())
+        assert 0.99 < same / total < 1.0
+    # parent-offspring: never opposite homozygotes on autosomes (outside injected HWE sites)
+    d = _autosomal_dosages(cohort)
+    for row in rel[rel["relationship"] == "parent_offspring"].itertuples():
+        a, b = d[:, idx[row.id1]], d[:, idx[row.id2]]
+        assert not (((a == 0) & (b == 2)) | ((a == 2) & (b == 0))).any()
+    # trios: Mendel-consistent at every fully called autosomal site (multi-allelic ones too),
+    # and on non-PAR chrX a son carries one of his mother's alleles, a daughter her father's
+    flagged = _flagged_sites(cohort)
+    male = cohort.male
+    po = rel[rel["relationship"] == "parent_offspring"]
+    for child, parents in po.groupby("id2"):
+        c = idx[child]
+        f, m = sorted((idx[p] for p in parents["id1"]), key=lambda k: not male[k])
+        for ch in cohort.chromosomes:
+            keep = np.array([(ch.contig, int(p)) not in flagged for p in ch.positions])
+            if ch.sex_linked:
+                keep &= ~ch.par_mask()
+            g = ch.genotypes[keep]
+            ok = (g[:, [c, f, m], 0] >= 0).all(axis=1)
+            gc, gf, gm = g[ok, c], g[ok, f], g[ok, m]
+            in_f = lambda al: (gf == al[:, None]).any(axis=1)  # noqa: E731
+            in_m = lambda al: (gm == al[:, None]).any(axis=1)  # noqa: E731
+            if not ch.sex_linked:
+                consistent = (in_f(gc[:, 0]) & in_m(gc[:, 1])) | (in_f(gc[:, 1]) & in_m(gc[:, 0]))
+            elif male[c]:
+                consistent = in_m(gc[:, 0])
+            else:
+                consistent = (gc == gf[:, [0]]).any(axis=1) & (in_m(gc[:, 0]) | in_m(gc[:, 1]))
+            assert ok.sum() > 100 and consistent.all(), (ch.contig, int((~consistent).sum()))
+
+
+def test_kinship_of_relatives_and_unrelated(spec, cohort):
+    d = _autosomal_dosages(cohort)
+    idx = {s: i for i, s in enumerate(cohort.sample_ids)}
+    for row in cohort.relatives.itertuples():
+        k = _king_robust(d, idx[row.id1], idx[row.id2])
+        if row.relationship == "duplicate":
+            assert k > 0.45
+        else:  # parent_offspring and sibling: first degree
+            assert abs(k - 0.25) < 0.08, (row.relationship, k)
+    # unrelated pairs of one population: ~0 on average (a few Mb make single pairs noisy)
+    related = set(cohort.relatives["id1"]) | set(cohort.relatives["id2"])
+    pool = [i for i, s in enumerate(cohort.sample_ids) if s not in related and cohort.populations[i] == 0]
+    rng = np.random.default_rng(0)
+    ks = [_king_robust(d, *rng.choice(pool, size=2, replace=False)) for _ in range(200)]
+    assert abs(np.mean(ks)) < 0.03 and np.median(ks) < 0.05
+
+
+def test_sex_mismatches_are_flipped_in_the_phenotype_table(spec, cohort):
+    qc = cohort.qc_truth
+    mm = qc[qc["kind"] == "sex_mismatch"]
+    assert len(mm) == spec.resolved_n_sex_mismatches() == 2
+    genetic = dict(zip(cohort.sample_ids, cohort.genetic_sex))
+    assert (mm["genetic_sex"] == mm["sample_id"].map(genetic)).all()
+    assert (mm["reported_sex"] == mm["genetic_sex"].map({"M": "F", "F": "M"})).all()
+    others = qc[qc["kind"] != "sex_mismatch"]
+    assert (others["reported_sex"] == "").all() and (others["genetic_sex"] == "").all()
+    ph = cohort.phenotypes
+    dirty = set(cohort.dirty_rows["sample_id"])
+    assert not dirty & set(mm["sample_id"])
+    reported = ph[ph["sample_id"].isin(mm["sample_id"])].set_index("sample_id")["sex"]
+    assert (reported.loc[mm["sample_id"]].to_numpy() == mm["reported_sex"].to_numpy()).all()
+    clean = _clean_phenotypes(cohort)
+    clean = clean[~clean["sample_id"].isin(mm["sample_id"])]
+    assert (clean["sex"] == clean["sample_id"].map(genetic)).all()  # everyone else is labelled right
+    # the chrX genotypes say the genetic sex: haploid outside PAR1 exactly for males
+    x = cohort.chromosomes[-1]
+    haploid = (x.genotypes[~x.par_mask(), :, 1] == HAPLOID).all(axis=0)
+    assert np.array_equal(haploid, np.asarray(cohort.genetic_sex) == "M")
+
+
+def test_no_x_and_no_relatives_flags(tmp_path):
+    out = tmp_path / "plain"
+    argv = ["--out", str(out), "--n-samples", "200", "--seed", "3", "--sequence-length", "300000",
+            "--n-causal", "4", "--no-x", "--no-relatives"]
+    spec = simulate_job.spec_from_args(simulate_job.build_parser().parse_args(argv))
+    assert spec.include_x is False and spec.include_relatives is False
+    assert spec.contigs == ["chr1", "chr2"] and spec.resolved_relatives() == (0, 0, 0)
+    assert simulate_job.main(argv) == 0
+    assert sorted(p.name for p in (out / "genotypes").glob("*.vcf.gz")) == ["chr1.vcf.gz", "chr2.vcf.gz"]
+    rel = pd.read_csv(out / "relatives.tsv", sep="\t")
+    assert list(rel.columns) == RELATIVES_COLUMNS and rel.empty
+    qc = pd.read_csv(out / "qc_truth.tsv", sep="\t", keep_default_na=False, dtype=str)
+    assert (qc["kind"] == "sex_mismatch").sum() == 2  # sex labels are still checked without chrX
+    defaults = simulate_job.spec_from_args(simulate_job.build_parser().parse_args(["--out", str(out)]))
+    assert defaults == CohortSpec() and defaults.include_x and defaults.include_relatives

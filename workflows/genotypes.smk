@@ -6,13 +6,17 @@ if "example_cohort" in config:
 
     rule example_cohort:
         output:
-            vcfs=[os.path.join(EX["out"], "genotypes", f"{_prefix}{c}.vcf.gz") for c in EX["chromosomes"]],
+            vcfs=[os.path.join(EX["out"], "genotypes", f"{_prefix}{c}.vcf.gz")
+                  for c in EX["chromosomes"] + (["X"] if EX["include_x"] else [])],
             phenotypes=os.path.join(EX["out"], "phenotypes.csv"),
             truth=os.path.join(EX["out"], "truth.tsv"),
         params:
             args=(f"--out {EX['out']} --n-samples {EX['n_samples']} --seed {EX['seed']} "
                   f"--chromosomes {','.join(EX['chromosomes'])} --contig-prefix '{_prefix}'"
-                  + (f" --sequence-length {EX['sequence_length_bp']}" if "sequence_length_bp" in EX else "")),
+                  + (f" --sequence-length {EX['sequence_length_bp']}" if "sequence_length_bp" in EX else "")
+                  + (f" --mutation-rate {EX['mutation_rate']}" if "mutation_rate" in EX else "")
+                  + (f" --x-sequence-length {EX['x_sequence_length_bp']}" if "x_sequence_length_bp" in EX else "")
+                  + ("" if EX["include_x"] else " --no-x")),
         log: os.path.join(LOGS, "example_cohort.log"),
         benchmark: os.path.join(BENCH, "example_cohort.tsv"),
         shell: "{PY} -m jobs.simulate {params.args} > {log} 2>&1"
@@ -21,6 +25,7 @@ if "example_cohort" in config:
 rule genotypes:
     input:
         vcfs=config["vcfs"],
+        phenotypes=os.path.join(STAMPS, "phenotypes.json"),
     output:
         stamp=os.path.join(STAMPS, "genotypes.json"),
     threads: 2
