@@ -33,7 +33,7 @@ check-java:
 
 # PLINK 2, PLINK 1.9, bcftools and tabix are reference tools for tests only (never pipeline steps).
 reference-tools:
-	@if ! command -v plink2 >/dev/null || ! command -v bcftools >/dev/null; then \
+	@if ! command -v plink2 >/dev/null || ! command -v plink1.9 >/dev/null || ! command -v bcftools >/dev/null || ! command -v tabix >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq plink2 plink1.9 bcftools tabix >/dev/null) \
 	    || echo "WARNING: could not install plink2/bcftools; tests that compare against them will skip" >&2; \
 	  else echo "WARNING: plink2/bcftools missing and not root; tests that compare against them will skip" >&2; fi; \

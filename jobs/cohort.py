@@ -14,7 +14,7 @@ def run(ctx, args):
     from phenotypes.cohort import assemble_cohort
     cfg = ctx.config
     participants = ctx.read_table("participants")
-    sample_qc = ctx.read_table("sample_qc", columns=["s", "qc_pass"])
+    sample_qc = ctx.read_table("sample_qc", columns=["s", "qc_pass", "unrelated", "ancestry"])
     pcs = ctx.read_table("pcs")
     s = cfg["split"]
     cohort = assemble_cohort(participants, sample_qc, pcs, s["seed"], s["test"], s["validation"])

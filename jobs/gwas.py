@@ -25,12 +25,15 @@ def run(ctx, args):
     cfg = ctx.config
     cohort = ctx.read_table("cohort")
     train = cohort[cohort["split"] == "train"].copy()
+    if cfg["gwas"]["unrelated_only"] and "unrelated" in train:
+        train = train[train["unrelated"].astype(bool)]
     covariates = gwas_covariates(cfg, cohort)
     cols = ["participant_id", *covariates, *{t["column"] for t in cfg["traits"]}]
     pheno = train[cols].copy()
     for c in pheno.columns[1:]:
         pheno[c] = pd.to_numeric(pheno[c], errors="coerce").astype("float64")
-    ctx.log(f"GWAS on the training split: {len(pheno)} participants, covariates {covariates}")
+    ctx.log(f"GWAS on the training split: {len(pheno)} participants"
+            f"{' (unrelated set)' if cfg['gwas']['unrelated_only'] else ''}, covariates {covariates}")
 
     hl = start_hail(cfg, ctx.job)
     from genomics.association import Trait, annotate_phenotypes, run_gwas

@@ -28,11 +28,13 @@ def assign_split(ids: pd.Series, seed: int, test: float, validation: float) -> p
 
 def assemble_cohort(participants: pd.DataFrame, sample_qc: pd.DataFrame, pcs: pd.DataFrame,
                     seed: int, test: float, validation: float) -> pd.DataFrame:
-    """Inner join of participants (``participant_id``) with QC-passed samples (``s``, ``qc_pass``)
-    and PCs (``s``, ``PC1``…). Columns: participant_id, the phenotype columns, PC1…, split."""
-    passed = sample_qc.loc[sample_qc["qc_pass"].astype(bool), ["s"]]
+    """Inner join of participants (``participant_id``) with QC-passed samples (``s``,
+    ``qc_pass``, and ``unrelated``/``ancestry`` when present) and PCs (``s``, ``PC1``…).
+    Columns: participant_id, the phenotype columns, unrelated, ancestry, PC1…, split."""
+    extra = [c for c in ("unrelated", "ancestry") if c in sample_qc.columns]
+    passed = sample_qc.loc[sample_qc["qc_pass"].astype(bool), ["s", *extra]]
     df = (participants.merge(passed, left_on="participant_id", right_on="s", how="inner")
-          .merge(pcs, on="s", how="inner").drop(columns=["s"]))
+          .merge(pcs.drop(columns=["projected"], errors="ignore"), on="s", how="inner").drop(columns=["s"]))
     df = df.sort_values("participant_id").reset_index(drop=True)
     df["split"] = assign_split(df["participant_id"], seed, test, validation)
     return df

@@ -15,7 +15,9 @@ MINIMAL = {
 
 def test_defaults_are_filled():
     c = validate_config(MINIMAL)
-    assert c["qc"] == {"sample_call_rate": 0.97, "variant_call_rate": 0.98, "maf": 0.01, "hwe_p": 1e-6}
+    assert {k: c["qc"][k] for k in ("sample_call_rate", "variant_call_rate", "maf", "hwe_p")} == \
+        {"sample_call_rate": 0.97, "variant_call_rate": 0.98, "maf": 0.01, "hwe_p": 1e-6}
+    assert c["qc"]["hwe_subset"] == "largest_ancestry_controls" and c["qc"]["related_kinship"] == 0.0884
     assert c["pca"]["n_pcs"] == 10 and c["covariates"] == ["age", "sex"]
     assert c["phenotypes"]["sample_id_column"] == "sample_id"
     assert c["lake"] == "results/lake" and c["delta_engine"] == "delta-rs"

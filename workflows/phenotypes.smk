@@ -16,7 +16,6 @@ rule phenotypes:
 rule cohort:
     input:
         os.path.join(STAMPS, "genotypes.json"),
-        os.path.join(STAMPS, "phenotypes.json"),
     output:
         stamp=os.path.join(STAMPS, "cohort.json"),
     resources:
