@@ -4,7 +4,8 @@
 
 PLINK 2 reads the run's VCFs directly (multi-allelic sites dropped with --max-alleles 2, the
 training-split samples with --keep, the same covariates with --covar-variance-standardize,
-'omit-ref' so the ALT allele is tested as ours is, 'no-firth' for Wald logistic). Writes
+'omit-ref' so the ALT allele is tested as ours is, 'no-firth' for Wald logistic; on chrX the
+reported sexes, --split-par and --xchr-model 1, males coded 0/1 as ours are). Writes
 <out>/gwas_vs_plink.tsv (one row per trait) and prints it. PLINK is a reference here, never a
 pipeline step.
 """
@@ -21,12 +22,12 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from jobs.config import load_config  # noqa: E402
-from jobs.gwas import gwas_covariates  # noqa: E402
+from jobs.gwas import gwas_covariates, gwas_samples  # noqa: E402
 from jobs.lake import open_lake  # noqa: E402
 
 
 def run_plink(cfg, cohort, covariates, work) -> tuple[pd.DataFrame, float]:
-    train = cohort[cohort["split"] == "train"]
+    train = gwas_samples(cfg, cohort)
     pd.DataFrame({"#IID": train["participant_id"]}).to_csv(f"{work}/keep.txt", sep="\t", index=False)
     ph = pd.DataFrame({"#IID": train["participant_id"]})
     for t in cfg["traits"]:
@@ -35,6 +36,11 @@ def run_plink(cfg, cohort, covariates, work) -> tuple[pd.DataFrame, float]:
     ph.to_csv(f"{work}/pheno.txt", sep="\t", index=False, na_rep="NA")
     cv = train[["participant_id", *covariates]].rename(columns={"participant_id": "#IID"})
     cv.to_csv(f"{work}/covar.txt", sep="\t", index=False, na_rep="NA")
+    # sexes, so that PLINK codes male non-PAR chrX calls as haploid (0/1, like ours); the PARs
+    # split off as diploid (--split-par), as the pipeline reads them
+    sex = pd.to_numeric(train["sex"], errors="coerce").map({1: 1, 0: 2}).fillna(0).astype(int)
+    pd.DataFrame({"#IID": train["participant_id"], "SEX": sex}).to_csv(f"{work}/sex.txt", sep="\t", index=False)
+    build = {"GRCh38": "b38", "GRCh37": "b37"}[cfg["reference_genome"]]
     out, seconds = [], 0.0
     for i, vcf in enumerate(cfg["vcfs"]):
         prefix = f"{work}/glm{i}"
@@ -42,6 +48,11 @@ def run_plink(cfg, cohort, covariates, work) -> tuple[pd.DataFrame, float]:
                "--pheno", f"{work}/pheno.txt", "--covar", f"{work}/covar.txt", "--covar-variance-standardize",
                "--glm", "hide-covar", "omit-ref", "no-firth", "cols=+a1freq,+beta",
                "--threads", "2", "--out", prefix]
+        if any(c in os.path.basename(vcf) for c in ("X", "x")):
+            # on chrX PLINK adds sex as a covariate itself; ours codes male non-PAR calls 0/1
+            # (Hail's n_alt of a haploid call): PLINK's --xchr-model 1 (its default is 2, males 0/2)
+            cmd[3:3] = ["--update-sex", f"{work}/sex.txt", "--split-par", build, "--xchr-model", "1",
+                        "--covar-name", *[c for c in covariates if c != "sex"]]
         t0 = time.time()
         subprocess.run(cmd, check=True, capture_output=True)
         seconds += time.time() - t0
@@ -53,7 +64,7 @@ def run_plink(cfg, cohort, covariates, work) -> tuple[pd.DataFrame, float]:
             out.append(d)
     res = pd.concat(out, ignore_index=True)
     res = res.rename(columns={"#CHROM": "chrom", "POS": "pos", "REF": "ref", "ALT": "alt"})
-    res["chrom"] = res["chrom"].astype(str).str.replace("^chr", "", regex=True)
+    res["chrom"] = res["chrom"].astype(str).str.replace("^chr", "", regex=True).replace({"PAR1": "X", "PAR2": "X"})
     return res, seconds
 
 
@@ -96,6 +107,8 @@ def main(argv=None) -> int:
     os.makedirs(work, exist_ok=True)
     plink, seconds = run_plink(cfg, cohort, covariates, work)
     table = compare(ours, plink)
+    auto = compare(ours[~ours["chromosome"].astype(str).str.contains("X|Y|M")], plink)
+    table = pd.concat([table.assign(chromosomes="all"), auto.assign(chromosomes="autosomes")], ignore_index=True)
     table["plink_seconds"] = round(seconds, 1)
     table.to_csv(os.path.join(args.out, "gwas_vs_plink.tsv"), sep="\t", index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 20):

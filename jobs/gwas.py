@@ -19,14 +19,20 @@ def gwas_covariates(config: dict, cohort: pd.DataFrame) -> list[str]:
     return list(config["covariates"]) + [f"PC{i + 1}" for i in range(n_pcs)]
 
 
+def gwas_samples(config: dict, cohort: pd.DataFrame) -> pd.DataFrame:
+    """The GWAS's people: the training split, the unrelated set only when configured."""
+    train = cohort[cohort["split"] == "train"].copy()
+    if config["gwas"]["unrelated_only"] and "unrelated" in train:
+        train = train[train["unrelated"].astype(bool)]
+    return train
+
+
 def run(ctx, args):
     from jobs.genotypes import mt_paths
     from jobs.session import start_hail
     cfg = ctx.config
     cohort = ctx.read_table("cohort")
-    train = cohort[cohort["split"] == "train"].copy()
-    if cfg["gwas"]["unrelated_only"] and "unrelated" in train:
-        train = train[train["unrelated"].astype(bool)]
+    train = gwas_samples(cfg, cohort)
     covariates = gwas_covariates(cfg, cohort)
     cols = ["participant_id", *covariates, *{t["column"] for t in cfg["traits"]}]
     pheno = train[cols].copy()
