@@ -93,6 +93,30 @@ def test_variant_filters_match_plink(pgen, ours, flag, col):
     assert kept == set(v.loc[v[col], "id"])
 
 
+def test_hwe_in_a_subset_matches_plink_keep(pgen, biallelic_mt, cohort_dir):
+    """HWE computed in a sample subset (here: population 0 of the truth, as the pipeline's
+    largest-ancestry subset) keeps exactly what PLINK 2 keeps with --keep <subset> --hwe midp."""
+    from genomics.qc import compute_variant_qc
+    truth = pd.read_csv(cohort_dir / "sample_truth.tsv", sep="\t")
+    subset = set(truth.loc[truth["population"] == 0, "sample_id"])
+    v = compute_variant_qc(biallelic_mt, 0.0, 0.0, THR["hwe_p"], hwe_samples=subset).key_by()
+    v = v.select(chromosome=v.locus.contig, position=v.locus.position, ref=v.alleles[0], alt=v.alleles[1],
+                 p_hwe=v.p_hwe, pass_hwe=v.pass_hwe).to_pandas()
+    v = v[~v["chromosome"].isin(["chrX", "chrY", "chrM"])]
+    v["id"] = vid(v)
+    pd.DataFrame({"#IID": sorted(subset)}).to_csv(pgen / "hwe_keep.txt", sep="\t", index=False)
+    run("--pfile", "all", "--keep", "hwe_keep.txt", "--autosome", "--hardy", "midp", "--hwe", THR["hwe_p"], "midp",
+        "--write-snplist", "allow-dups", "--out", "hwe_subset", cwd=pgen)
+    kept = read_list(pgen / "hwe_subset.snplist")
+    assert kept == set(v.loc[v["pass_hwe"], "id"])
+    assert len(v) - len(kept) > 0          # the subset test removes something
+    ref = pd.read_csv(pgen / "hwe_subset.hardy", sep="\t").set_index("ID")
+    p = v.set_index("id")["p_hwe"].reindex(ref.index)
+    ok = p.notna()
+    assert ok.mean() > 0.99
+    assert np.allclose(p[ok], ref.loc[ok, "MIDP"], rtol=1e-4, atol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def common(biallelic_mt, ours):
     import hail as hl
@@ -119,6 +143,8 @@ def test_king_kinship_matches_plink(pgen, common):
     kin = king_robust(codes)
     idx = {s: i for i, s in enumerate(samples)}
     mine = kin[ref["#IID1"].map(idx).to_numpy(), ref["IID2"].map(idx).to_numpy()]
+    print(f"KING vs plink2 --make-king-table: {len(ref)} pairs, r {np.corrcoef(mine, ref['KINSHIP'])[0, 1]:.7f}, "
+          f"max |diff| {np.abs(mine - ref['KINSHIP']).max():.2e}")
     assert np.corrcoef(mine, ref["KINSHIP"])[0, 1] > 0.9999
     assert np.abs(mine - ref["KINSHIP"]).max() < 1e-4
 
@@ -155,6 +181,7 @@ def test_pcs_match_plink_pca(pgen, common, biallelic_mt):
     scores, _ = hwe_normalized_pcs(pcodes, np.ones(len(psamples), bool), 5)
     for k in range(5):
         r = np.corrcoef(scores[:, k], ref[f"PC{k + 1}"])[0, 1]
+        print(f"PC{k + 1} vs plink2 --pca: |r| {abs(r):.6f}")
         assert abs(r) > 0.99, (k, r)
 
 
@@ -177,6 +204,8 @@ def test_sex_check_matches_plink19_check_sex(cohort_dir, cohort_mt, tmp_path):
     assert np.corrcoef(ours["f_stat"], ref["F"])[0, 1] > 0.99
     called = ref["SNPSEX"].map({1: "M", 2: "F", 0: "U"})
     agree = ours["genetic_sex"].to_numpy() == called.to_numpy()
+    print(f"sex check vs plink1.9 --check-sex: {len(agree)} samples, r(F) {np.corrcoef(ours['f_stat'], ref['F'])[0, 1]:.6f}, "
+          f"same call {int(agree.sum())}/{len(agree)}")
     assert agree.mean() > 0.995, (agree.mean(), int((~agree).sum()))
     truth = pd.read_csv(cohort_dir / "sample_truth.tsv", sep="\t").set_index("sample_id")
     sure = ours["genetic_sex"] != "U"
