@@ -154,6 +154,14 @@ def wait_for_quiet(limit: float, poll_s: float = 20.0, max_wait_s: float = 25 * 
         time.sleep(poll_s)
 
 
+def add_run_columns(t, runs: list[dict], samples_agree: bool, variants_agree: bool) -> None:
+    """The agreement flags and each run's machine load (one row per run, in order)."""
+    t["kept_samples_agree"] = samples_agree
+    t["kept_variants_agree"] = variants_agree
+    for c in ("load1_before", "load1_end", "other_cores_busy"):
+        t[c] = [r[c] for r in runs]
+
+
 def log(msg: str) -> None:
     print(f"[bench +{time.time() - _T_SCRIPT:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
@@ -438,11 +446,7 @@ def main(argv=None) -> int:
     plink_wall = pl["wall_s"]
     t["ratio_whole_vs_plink"] = [1.0, round(gl["wall_s"] / plink_wall, 2)]
     t["ratio_in_process_vs_plink"] = [None, round(gl["in_process_s"] / plink_wall, 2)]
-    t["kept_samples_agree"] = samples_agree
-    t["kept_variants_agree"] = variants_agree
-    t["load1_before"] = [pl["load1_before"], gl["load1_before"]]
-    t["load1_end"] = [pl["load1_end"], gl["load1_end"]]
-    t["other_cores_busy"] = [pl["other_cores_busy"], gl["other_cores_busy"]]
+    add_run_columns(t, [pl, gl], samples_agree, variants_agree)
     path = os.path.join(args.out, "ingest_qc_vs_plink.tsv")
     t.to_csv(path, sep="\t", index=False)
 

@@ -1,0 +1,443 @@
+"""VCF genotypes -> numpy: a variants table and an int8 matrix of alt-allele counts.
+
+The in-memory counterpart of ``genomics.ingest.import_genotypes`` (Hail's ``import_vcf`` then
+``split_multi_hts``-style splitting), for the fast QC path in ``genomics.qc_arrays``::
+
+    ga = read_vcfs(paths, workers=2)
+    ga.gt           # int8 (variants x samples): copies of the row's ALT allele, -1 = missing
+    ga.variants     # one row per gt row: contig, position, ref, alt, n_alleles, was_split, ...
+
+Definitions (as Hail reads a VCF and splits it):
+
+* One row per usable ALT allele. A multi-allelic record gives one row per ALT allele k, holding
+  the number of copies of allele k in each call (Hail's ``downcode``: 1/2 counts 1 for allele 1
+  and 1 for allele 2); its position/REF/ALT are minimally represented as ``hl.min_rep`` does, and
+  ``was_split`` is True. Biallelic records are kept as they are.
+* Missing (-1): ``./.``, ``.``, a call with any missing allele (the half-calls ``./1``, ``1/.``,
+  which Hail reads as missing and PLINK 2 with ``--vcf-half-call missing``), a record without GT,
+  and calls of ploidy > 2 (Hail cannot hold them; counted).
+* Haploid calls (e.g. male chrX outside the PARs: ``0``, ``1``) count 0 or 1. Which calls were
+  haploid is kept in ``haploid_rows``/``haploid`` (only rows that have any), because allele
+  numbers count them once and the HWE test uses diploid calls only.
+* ALT alleles that are ``*``, symbolic (``<DEL>``, ``<NON_REF>``) or breakends are skipped and
+  counted; records with ALT ``.`` are dropped and counted.
+
+Genotypes are read with cyvcf2 (htslib): per record only ``format('GT', int)`` (htslib's
+encoded GT, cheaper than ``genotype.array()``; ``gt_types`` is slower still and collapses
+multi-allelic calls) and one int8 copy into a chunk buffer; the conversion to counts is
+vectorised per chunk. Files are read in threads (``workers``): htslib's parsing, most of the
+time, runs with the GIL released. Peak memory is about twice the matrix (chunks, then one
+concatenation).
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+VECTOR_END = -2147483647      # htslib's bcf_int32_vector_end: the absent 2nd allele of a haploid call
+
+
+@dataclass
+class ReadCounts:
+    """What ``read_vcfs`` kept and dropped (names as ``genomics.ingest.IngestCounts``)."""
+
+    n_records: int = 0            # data lines in all files
+    n_no_alt: int = 0             # records with ALT '.', dropped
+    n_multiallelic: int = 0       # records with 2+ ALT alleles, split
+    n_alt_alleles: int = 0        # ALT alleles of all records
+    n_dropped_star: int = 0       # '*' alleles skipped
+    n_dropped_symbolic: int = 0   # '<DEL>', '<*>', '<NON_REF>', ... alleles skipped
+    n_dropped_breakend: int = 0   # breakend alleles ('A[2:321[', '.A', 'A.') skipped
+    n_rows: int = 0               # rows of the matrix
+    n_no_gt_records: int = 0      # records without a GT field (all calls missing)
+    n_half_calls: int = 0         # calls such as './1' read as missing (each split row counts)
+    n_polyploid_calls: int = 0    # calls of ploidy > 2 read as missing (per record)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class GenotypeArrays:
+    samples: list[str]
+    variants: pd.DataFrame     # contig, position, ref, alt, n_alleles, was_split, a_index, record
+    gt: np.ndarray             # int8 (n_variants, n_samples): alt-allele count, -1 missing
+    haploid_rows: np.ndarray   # int64, sorted: the rows that have at least one haploid call
+    haploid: np.ndarray        # bool (len(haploid_rows), n_samples): True where the call is haploid
+    counts: ReadCounts
+
+    def haploid_block(self, start: int, stop: int) -> np.ndarray | None:
+        """Dense bool (stop - start, n_samples) of haploid calls in rows [start, stop), or None
+        when those rows have none."""
+        return haploid_block(self.haploid_rows, self.haploid, start, stop, self.gt.shape[1])
+
+
+def haploid_block(rows: np.ndarray, mask: np.ndarray, start: int, stop: int, n_samples: int
+                  ) -> np.ndarray | None:
+    """``GenotypeArrays.haploid_block`` on the two arrays (for code that holds only them)."""
+    if rows is None or len(rows) == 0:
+        return None
+    a, b = np.searchsorted(rows, [start, stop])
+    if a == b:
+        return None
+    out = np.zeros((stop - start, n_samples), bool)
+    out[rows[a:b] - start] = mask[a:b]
+    return out
+
+
+def allele_class(a: str) -> str:
+    """'star' (``*``), 'symbolic' (``<…>``), 'breakend' (``A[2:321[``, ``.A``, ``A.``) or 'ok'
+    (as ``genomics.ingest.allele_class``)."""
+    if a == "*":
+        return "star"
+    if a.startswith("<"):
+        return "symbolic"
+    if "[" in a or "]" in a or a.startswith(".") or a.endswith("."):
+        return "breakend"
+    return "ok"
+
+
+def min_rep(position: int, ref: str, alt: str) -> tuple[int, str, str]:
+    """Hail's ``min_rep`` for one REF/ALT pair: trim the common suffix, then the common prefix,
+    keeping at least one base in each allele (the position moves by the trimmed prefix)."""
+    n = min(len(ref), len(alt))
+    back = 0
+    while back < n - 1 and ref[-1 - back] == alt[-1 - back]:
+        back += 1
+    front = 0
+    while front < n - back - 1 and ref[front] == alt[front]:
+        front += 1
+    return position + front, ref[front:len(ref) - back], alt[front:len(alt) - back]
+
+
+def read_vcfs(paths: list[str], *, threads: int = 0, workers: int = 1, chunk_rows: int = 1024,
+              contig_recoding: dict[str, str] | None = None) -> GenotypeArrays:
+    """Read bgzipped or plain VCFs (the same samples, in the same order, in each) into a
+    ``GenotypeArrays``. ``workers`` files are read at once in threads (htslib parses with the
+    GIL released); ``threads`` > 0 gives each file that many htslib decompression threads.
+    ``contig_recoding`` renames contigs (e.g. {'1': 'chr1'}). Rows keep the files' order;
+    ``record`` in the variants table is the record's index over all files."""
+    import cyvcf2
+
+    if not paths:
+        raise ValueError("no input files")
+    head = cyvcf2.VCF(paths[0])
+    samples = list(head.samples)
+    head.close()
+    buf, rooms = _preallocate(paths, len(samples), chunk_rows)
+    jobs = list(zip(paths, rooms))
+    if workers > 1 and len(paths) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(min(workers, len(paths))) as ex:
+            parts = list(ex.map(lambda job: _read_one(*job, samples, threads, chunk_rows), jobs))
+    else:
+        parts = [_read_one(*job, samples, threads, chunk_rows) for job in jobs]
+
+    counts = ReadCounts()
+    for part in parts:
+        for k, v in part.counts.as_dict().items():
+            setattr(counts, k, getattr(counts, k) + v)
+    gt = _assemble(buf, parts, len(samples))
+    hap_rows, hap, meta, row0, rec0 = [], [], {}, 0, 0
+    for part in parts:
+        hap_rows += [r + row0 for r in part.hap_rows]
+        hap += part.hap
+        for k, v in part.meta.items():
+            meta.setdefault(k, []).append(np.asarray(v) + rec0 if k == "record" else v)
+        row0 += part.n_done
+        rec0 += part.counts.n_records
+    contig = pd.Categorical([c for m in meta["contig"] for c in m])
+    if contig_recoding:
+        contig = contig.rename_categories([contig_recoding.get(c, c) for c in contig.categories])
+    variants = pd.DataFrame({
+        "contig": contig,
+        "position": np.concatenate(meta["position"]).astype(np.int32),
+        "ref": [x for m in meta["ref"] for x in m],
+        "alt": [x for m in meta["alt"] for x in m],
+        "n_alleles": np.concatenate(meta["n_alleles"]).astype(np.int16),
+        "a_index": np.concatenate(meta["a_index"]).astype(np.int16),
+        "record": np.concatenate(meta["record"]).astype(np.int64),
+    })
+    variants["was_split"] = variants["n_alleles"] > 2
+    counts.n_rows = len(variants)
+    return GenotypeArrays(samples=samples, variants=variants, gt=gt,
+                          haploid_rows=_concat(hap_rows, (0,), np.int64),
+                          haploid=_concat(hap, (0, len(samples)), bool), counts=counts)
+
+
+def _concat(arrays, empty_shape, dtype):
+    return np.concatenate(arrays) if arrays else np.empty(empty_shape, dtype)
+
+
+def _preallocate(paths, n_samples, chunk_rows):
+    """When every file has a tabix/CSI index giving its record count: one matrix with room for
+    each file's rows (records + 2%), and each file's first row in it, so that rows are written
+    once (touching fresh memory is slow on some VMs) rather than into chunks and then copied."""
+    sizes = [indexed_record_count(p) for p in paths]
+    if any(s is None for s in sizes):
+        return None, [None] * len(paths)
+    caps = [s + max(chunk_rows, s // 50) for s in sizes]
+    buf = np.empty((sum(caps), n_samples), np.int8)       # rows never written cost no memory
+    starts = np.cumsum([0, *caps[:-1]])
+    return buf, [(int(a), buf[a:a + c]) for a, c in zip(starts, caps)]
+
+
+def _assemble(buf, parts, n_samples):
+    """The rows of all files, in order, as one matrix: the preallocated one with the gaps between
+    files closed in place, or else (no index, or a file outgrew its room) a concatenation."""
+    if buf is not None and not any(part.chunks for part in parts):
+        dst = 0
+        for part in parts:
+            _move_rows(buf, part.target_start, dst, part.n_done)
+            dst += part.n_done
+        return buf[:dst]          # a view: the unused room at the end was never touched
+    pieces = []
+    for part in parts:
+        if part.target is not None:
+            pieces.append(part.target[:part.n_in_target])
+        pieces += part.chunks
+    return _concat(pieces, (0, n_samples), np.int8)
+
+
+def _move_rows(buf, src: int, dst: int, n: int) -> None:
+    """buf[dst:dst + n] = buf[src:src + n] for dst <= src, in blocks no larger than the gap so
+    that no block overlaps the rows it is copied from."""
+    gap = src - dst
+    if gap == 0:
+        return
+    for a in range(0, n, gap):
+        b = min(a + gap, n)
+        buf[dst + a:dst + b] = buf[src + a:src + b]
+
+
+def indexed_record_count(path: str) -> int | None:
+    """Number of records of a bgzipped VCF from its .tbi or .csi index (the n_mapped and
+    n_unmapped of every contig's pseudo-bin, plus records without coordinates), or None without
+    a readable, up-to-date index."""
+    for ext in (".tbi", ".csi"):
+        idx = path + ext
+        if not os.path.exists(idx) or os.path.getmtime(idx) < os.path.getmtime(path):
+            continue
+        try:
+            with gzip.open(idx, "rb") as f:
+                data = f.read()
+            return _count_from_index(data)
+        except (OSError, EOFError, struct.error, ValueError):
+            return None
+    return None
+
+
+def _count_from_index(data: bytes) -> int:
+    magic = data[:4]
+    if magic == b"TBI\1":
+        n_ref, = struct.unpack_from("<i", data, 4)
+        l_nm, = struct.unpack_from("<i", data, 32)
+        pos, pseudo, has_loffset = 36 + l_nm, 37450, False
+    elif magic == b"CSI\1":
+        _, depth, l_aux = struct.unpack_from("<3i", data, 4)
+        n_ref, = struct.unpack_from("<i", data, 16 + l_aux)
+        pos, pseudo, has_loffset = 20 + l_aux, ((1 << ((depth + 1) * 3)) - 1) // 7 + 1, True
+    else:
+        raise ValueError("not a tabix or CSI index")
+    total = 0
+    for _ in range(n_ref):
+        n_bin, = struct.unpack_from("<i", data, pos)
+        pos += 4
+        for _ in range(n_bin):
+            bin_id, = struct.unpack_from("<I", data, pos)
+            pos += 12 if has_loffset else 4
+            n_chunk, = struct.unpack_from("<i", data, pos)
+            pos += 4
+            if bin_id == pseudo and n_chunk == 2:
+                mapped, unmapped = struct.unpack_from("<QQ", data, pos + 16)
+                total += mapped + unmapped
+            pos += 16 * n_chunk
+        if not has_loffset:
+            n_intv, = struct.unpack_from("<i", data, pos)
+            pos += 4 + 8 * n_intv
+    if pos + 8 <= len(data):
+        total += struct.unpack_from("<Q", data, pos)[0]
+    return total
+
+
+def _read_one(path: str, room: tuple[int, np.ndarray] | None, samples: list[str], threads: int,
+              chunk_rows: int) -> "_Builder":
+    import cyvcf2
+
+    vcf = cyvcf2.VCF(path, lazy=True, threads=threads) if threads else cyvcf2.VCF(path, lazy=True)
+    try:
+        if list(vcf.samples) != samples:
+            raise ValueError(f"{path}: its samples differ from those of the first file")
+        b = _Builder(len(samples), chunk_rows, room)
+        counts, classes, rec_i = b.counts, b.classes, -1
+        for rec in vcf:
+            rec_i += 1
+            alts = rec.ALT
+            if len(alts) == 1:
+                counts.n_alt_alleles += 1
+                a = alts[0]
+                cls = classes.get(a) or b.classify(a)
+                if cls == "ok":
+                    b.add_biallelic(rec, rec_i, a)
+                else:
+                    b.drop(cls)
+            elif not alts:
+                counts.n_no_alt += 1
+            else:
+                b.add_multiallelic(rec, rec_i, alts)
+        counts.n_records = rec_i + 1
+        b.flush()
+        return b
+    finally:
+        vcf.close()
+
+
+# GT as htslib stores it (bcf_get_genotypes, via cyvcf2's format('GT', int)): int32
+# (allele + 1) << 1 | phased, 0/1 for a missing allele, VECTOR_END for the absent 2nd allele of
+# a haploid call. Rows are kept as int8 max(raw, -1): VECTOR_END becomes -1, the rest is kept
+# (alleles 0 and 1 only: a multi-allelic record is downcoded first), and ``raw >> 1`` gives
+# -1 (haploid end), 0 (missing), 1 (REF), 2 (ALT).
+_RAW_MISSING, _RAW_END = 0, -1
+
+
+class _Builder:
+    """Collects one file's rows: per record one int8 copy of its GT into a chunk buffer; per full
+    chunk the vectorised conversion to alt-allele counts."""
+
+    def __init__(self, n_samples: int, chunk_rows: int, room: tuple[int, np.ndarray] | None = None):
+        self.n = n_samples
+        self.c = chunk_rows
+        # preallocated rows (their first row in the whole matrix, and the view), filled first;
+        # rows that do not fit go to self.chunks
+        self.target_start, self.target = room if room is not None else (0, None)
+        self.n_in_target = 0
+        self.counts = ReadCounts()
+        self.classes: dict[str, str] = {}
+        self.raw = np.empty((chunk_rows, 2, n_samples), np.int8)
+        self.j = 0
+        self.chunks: list[np.ndarray] = []
+        self.hap_rows: list[np.ndarray] = []
+        self.hap: list[np.ndarray] = []
+        self.n_done = 0
+        self.meta = {k: [] for k in ("contig", "position", "ref", "alt", "n_alleles", "a_index", "record")}
+
+    def classify(self, a: str) -> str:
+        cls = self.classes[a] = allele_class(a)
+        return cls
+
+    def drop(self, cls: str) -> None:
+        c = self.counts
+        if cls == "star":
+            c.n_dropped_star += 1
+        elif cls == "symbolic":
+            c.n_dropped_symbolic += 1
+        else:
+            c.n_dropped_breakend += 1
+
+    def add_biallelic(self, rec, rec_i: int, alt: str) -> None:
+        g = rec.format("GT", int)
+        dst = self.raw[self.j]
+        if g is not None and g.shape[1] == 2:
+            np.maximum(g.T, _RAW_END, out=dst, casting="unsafe")
+        else:
+            self._put_other(g, dst)
+        self._row(rec.CHROM, rec.POS, rec.REF, alt, 2, 1, rec_i)
+
+    def add_multiallelic(self, rec, rec_i: int, alts: list[str]) -> None:
+        """One row per usable ALT allele k: the GT downcoded to k (Hail's ``downcode``)."""
+        self.counts.n_multiallelic += 1
+        self.counts.n_alt_alleles += len(alts)
+        g = rec.format("GT", int)
+        alleles = None
+        if g is None:
+            self.counts.n_no_gt_records += 1
+        else:
+            if g.shape[1] > 2:
+                g = self._polyploid_to_missing(g)
+            alleles = np.maximum((g >> 1) - 1, -2)           # -2 vector end, -1 missing
+        pos, ref, chrom = rec.POS, rec.REF, rec.CHROM
+        for k, a in enumerate(alts, 1):
+            cls = self.classes.get(a) or self.classify(a)
+            if cls != "ok":
+                self.drop(cls)
+                continue
+            dst = self.raw[self.j]
+            if alleles is None:
+                dst[:] = _RAW_MISSING
+            else:
+                d = np.where(alleles == k, 1, np.minimum(alleles, 0))   # k -> 1, other called -> 0
+                self._put_other((d + 1) << 1, dst)
+            p, r, x = min_rep(pos, ref, a)
+            self._row(chrom, p, r, x, len(alts) + 1, k, rec_i)
+
+    def _put_other(self, g, dst) -> None:
+        """No GT (all missing), haploid-only (one column) or polyploid records."""
+        if g is None:
+            self.counts.n_no_gt_records += 1
+            dst[:] = _RAW_MISSING
+            return
+        if g.shape[1] > 2:
+            g = self._polyploid_to_missing(g)
+        if g.shape[1] == 1:
+            np.maximum(g[:, 0], _RAW_END, out=dst[0], casting="unsafe")
+            dst[1] = _RAW_END
+        else:
+            np.maximum(g.T, _RAW_END, out=dst, casting="unsafe")
+
+    def _polyploid_to_missing(self, g: np.ndarray) -> np.ndarray:
+        """Calls with a 3rd allele become missing; returns the first two columns."""
+        poly = (g[:, 2:] != VECTOR_END).any(axis=1)
+        self.counts.n_polyploid_calls += int(poly.sum())
+        out = g[:, :2].copy()
+        out[poly] = _RAW_MISSING
+        return out
+
+    def _row(self, chrom, pos, ref, alt, n_alleles, k, rec_i) -> None:
+        m = self.meta
+        m["contig"].append(chrom)
+        m["position"].append(pos)
+        m["ref"].append(ref)
+        m["alt"].append(alt)
+        m["n_alleles"].append(n_alleles)
+        m["a_index"].append(k)
+        m["record"].append(rec_i)
+        self.j += 1
+        if self.j == self.c:
+            self.flush()
+
+    def flush(self) -> None:
+        j = self.j
+        if j == 0:
+            return
+        u = self.raw[:j] >> 1                  # -1 haploid end, 0 missing, 1 REF, 2 ALT
+        u0, u1 = u[:, 0], u[:, 1]
+        if max(u0.max(), u1.max()) > 2:
+            raise ValueError("a GT allele index is larger than the record's number of ALT alleles")
+        cnt = u0 + u1
+        cnt -= 2                                # diploid calls: 0/1/2
+        special = np.flatnonzero(np.minimum(u0, u1) <= 0)     # missing or haploid
+        if special.size:
+            s0, s1 = u0.ravel()[special], u1.ravel()[special]
+            hap = (s1 == -1) & (s0 > 0)
+            self.counts.n_half_calls += int(np.count_nonzero((s0 > 0) & (s1 == 0) | (s0 == 0) & (s1 > 0)))
+            cnt.ravel()[special] = np.where(hap, s0 - 1, -1)
+            hap_flat = special[hap]
+            if hap_flat.size:
+                rows = np.unique(hap_flat // self.n)
+                mask = np.zeros((j, self.n), bool)
+                mask.ravel()[hap_flat] = True
+                self.hap_rows.append(rows + self.n_done)
+                self.hap.append(mask[rows])
+        t = self.target
+        if t is not None and not self.chunks and self.n_in_target + j <= len(t):
+            t[self.n_in_target:self.n_in_target + j] = cnt
+            self.n_in_target += j
+        else:
+            self.chunks.append(cnt)
+        self.n_done += j
+        self.j = 0
