@@ -10,7 +10,8 @@
    midp --make-pgen``; wall time = the sum of the three commands.
 2. The numpy path in a child process (``--child``), timed whole by the parent (process start to
    exit, peak RSS of the process tree sampled every 0.1 s): imports;
-   ``genotype_arrays.read_vcfs`` (files read ``--workers`` at a time, htslib ``--threads``);
+   ``genotype_arrays.read_vcfs`` (files read ``--workers`` at a time, htslib ``--threads``, with
+   phase as the genotype job reads them unless ``--no-phase``);
    ``qc_arrays.filter`` with the same thresholds; writing the QC-passed data (kept sample IDs,
    kept variants as Parquet, the kept int8 matrix as .npy). In-process time = read + QC (ingest
    + QC); ``in_process_with_write_s`` adds the write (PLINK's time includes writing filesets).
@@ -55,7 +56,7 @@ def child_main(args) -> int:
     import scipy.special  # noqa: F401
     t_create = psutil.Process(os.getpid()).create_time()
     t_import = time.time()
-    ga = read_vcfs(args.vcfs, threads=args.threads, workers=args.workers)
+    ga = read_vcfs(args.vcfs, threads=args.threads, workers=args.workers, keep_phase=not args.no_phase)
     t_parse = time.time()
     q = qc_arrays.filter(ga.gt, mind=MIND, geno=GENO, maf=MAF, hwe=HWE,
                          haploid_rows=ga.haploid_rows, haploid=ga.haploid)
@@ -109,7 +110,7 @@ def run_numpy(vcfs: list[str], work: str, args, base) -> dict:
         shutil.rmtree(work)
     os.makedirs(work)
     cmd = [sys.executable, os.path.abspath(__file__), "--child", "--work", work, "--workers", str(args.workers),
-           "--threads", str(args.threads), "--vcfs", *vcfs]
+           "--threads", str(args.threads), *(["--no-phase"] if args.no_phase else []), "--vcfs", *vcfs]
     with base.Measured() as m:
         with open(os.path.join(work, "child.stderr.log"), "w") as err:
             t_launch = time.time()
@@ -168,6 +169,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cohort-dir", help="default <out>/cohort<N> (e.g. cohort5k), shared with ingest_qc_vs_plink.py")
     ap.add_argument("--workers", type=int, default=2, help="VCF files read at once (threads)")
     ap.add_argument("--threads", type=int, default=0, help="htslib decompression threads per file")
+    ap.add_argument("--no-phase", action="store_true",
+                    help="read without phase (the genotype job keeps it, for genotype_calls)")
     ap.add_argument("--plink-threads", type=int, default=2, help="PLINK 2 --threads")
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs of each tool, alternating (the fastest of each is reported; all are kept)")

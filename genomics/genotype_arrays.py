@@ -21,6 +21,13 @@ Definitions (as Hail reads a VCF and splits it):
   numbers count them once and the HWE test uses diploid calls only.
 * ALT alleles that are ``*``, symbolic (``<DEL>``, ``<NON_REF>``) or breakends are skipped and
   counted; records with ALT ``.`` are dropped and counted.
+* Phase (``keep_phase=True``): which diploid calls are phased, as htslib encodes it (the phase
+  bit of the 2nd allele: the ``|`` of ``0|1``; haploid calls are unphased, as Hail reads them),
+  and which phased heterozygous calls carry the row's ALT allele first (``1|0``; after splitting,
+  ``2|1`` is ``1|0`` in the row of allele 2, as ``hl.downcode`` keeps the order). Both are kept
+  like the haploid calls, for the rows that have any, as bits packed along the samples
+  (``phased_rows``, ``phased``, ``alt_first``; ``phase_block`` unpacks). ``calls_table`` turns
+  them into the genotype strings of ``genomics.carriers.non_ref_calls``.
 
 Genotypes are read with cyvcf2 (htslib): per record only ``format('GT', int)`` (htslib's
 encoded GT, cheaper than ``genotype.array()``; ``gt_types`` is slower still and collapses
@@ -70,11 +77,34 @@ class GenotypeArrays:
     haploid_rows: np.ndarray   # int64, sorted: the rows that have at least one haploid call
     haploid: np.ndarray        # bool (len(haploid_rows), n_samples): True where the call is haploid
     counts: ReadCounts
+    # with keep_phase=True (else None): the rows that have a phased call, and per such row the
+    # phased calls and the phased hets written ALT first ("1|0"), as bits packed along the
+    # samples (np.packbits(..., axis=1, bitorder="little"); ``phase_block`` unpacks)
+    phased_rows: np.ndarray | None = None
+    phased: np.ndarray | None = None
+    alt_first: np.ndarray | None = None
 
     def haploid_block(self, start: int, stop: int) -> np.ndarray | None:
         """Dense bool (stop - start, n_samples) of haploid calls in rows [start, stop), or None
         when those rows have none."""
         return haploid_block(self.haploid_rows, self.haploid, start, stop, self.gt.shape[1])
+
+    def phase_block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Dense bool (stop - start, n_samples) ``(phased, alt_first)`` for rows [start, stop),
+        or None when those rows have no phased call. Needs ``read_vcfs(..., keep_phase=True)``."""
+        if self.phased_rows is None:
+            raise ValueError("phase was not kept: read_vcfs(..., keep_phase=True)")
+        n = self.gt.shape[1]
+        a, b = np.searchsorted(self.phased_rows, [start, stop])
+        if a == b:
+            return None
+        rows = self.phased_rows[a:b] - start
+        out = []
+        for packed in (self.phased, self.alt_first):
+            dense = np.zeros((stop - start, n), bool)
+            dense[rows] = np.unpackbits(packed[a:b], axis=1, count=n, bitorder="little").view(bool)
+            out.append(dense)
+        return out[0], out[1]
 
 
 def haploid_block(rows: np.ndarray, mask: np.ndarray, start: int, stop: int, n_samples: int
@@ -116,12 +146,13 @@ def min_rep(position: int, ref: str, alt: str) -> tuple[int, str, str]:
 
 
 def read_vcfs(paths: list[str], *, threads: int = 0, workers: int = 1, chunk_rows: int = 1024,
-              contig_recoding: dict[str, str] | None = None) -> GenotypeArrays:
+              contig_recoding: dict[str, str] | None = None, keep_phase: bool = False) -> GenotypeArrays:
     """Read bgzipped or plain VCFs (the same samples, in the same order, in each) into a
     ``GenotypeArrays``. ``workers`` files are read at once in threads (htslib parses with the
     GIL released); ``threads`` > 0 gives each file that many htslib decompression threads.
     ``contig_recoding`` renames contigs (e.g. {'1': 'chr1'}). Rows keep the files' order;
-    ``record`` in the variants table is the record's index over all files."""
+    ``record`` in the variants table is the record's index over all files. ``keep_phase`` also
+    keeps which calls are phased (``phased_rows``, ``phased``, ``alt_first``)."""
     import cyvcf2
 
     if not paths:
@@ -134,9 +165,9 @@ def read_vcfs(paths: list[str], *, threads: int = 0, workers: int = 1, chunk_row
     if workers > 1 and len(paths) > 1:
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(min(workers, len(paths))) as ex:
-            parts = list(ex.map(lambda job: _read_one(*job, samples, threads, chunk_rows), jobs))
+            parts = list(ex.map(lambda job: _read_one(*job, samples, threads, chunk_rows, keep_phase), jobs))
     else:
-        parts = [_read_one(*job, samples, threads, chunk_rows) for job in jobs]
+        parts = [_read_one(*job, samples, threads, chunk_rows, keep_phase) for job in jobs]
 
     counts = ReadCounts()
     for part in parts:
@@ -144,9 +175,13 @@ def read_vcfs(paths: list[str], *, threads: int = 0, workers: int = 1, chunk_row
             setattr(counts, k, getattr(counts, k) + v)
     gt = _assemble(buf, parts, len(samples))
     hap_rows, hap, meta, row0, rec0 = [], [], {}, 0, 0
+    ph_rows, ph, ph_alt = [], [], []
     for part in parts:
         hap_rows += [r + row0 for r in part.hap_rows]
         hap += part.hap
+        ph_rows += [r + row0 for r in part.ph_rows]
+        ph += part.ph
+        ph_alt += part.ph_alt
         for k, v in part.meta.items():
             meta.setdefault(k, []).append(np.asarray(v) + rec0 if k == "record" else v)
         row0 += part.n_done
@@ -165,9 +200,14 @@ def read_vcfs(paths: list[str], *, threads: int = 0, workers: int = 1, chunk_row
     })
     variants["was_split"] = variants["n_alleles"] > 2
     counts.n_rows = len(variants)
+    phase = {}
+    if keep_phase:
+        width = (len(samples) + 7) // 8
+        phase = dict(phased_rows=_concat(ph_rows, (0,), np.int64), phased=_concat(ph, (0, width), np.uint8),
+                     alt_first=_concat(ph_alt, (0, width), np.uint8))
     return GenotypeArrays(samples=samples, variants=variants, gt=gt,
                           haploid_rows=_concat(hap_rows, (0,), np.int64),
-                          haploid=_concat(hap, (0, len(samples)), bool), counts=counts)
+                          haploid=_concat(hap, (0, len(samples)), bool), counts=counts, **phase)
 
 
 def _concat(arrays, empty_shape, dtype):
@@ -266,14 +306,14 @@ def _count_from_index(data: bytes) -> int:
 
 
 def _read_one(path: str, room: tuple[int, np.ndarray] | None, samples: list[str], threads: int,
-              chunk_rows: int) -> "_Builder":
+              chunk_rows: int, keep_phase: bool = False) -> "_Builder":
     import cyvcf2
 
     vcf = cyvcf2.VCF(path, lazy=True, threads=threads) if threads else cyvcf2.VCF(path, lazy=True)
     try:
         if list(vcf.samples) != samples:
             raise ValueError(f"{path}: its samples differ from those of the first file")
-        b = _Builder(len(samples), chunk_rows, room)
+        b = _Builder(len(samples), chunk_rows, room, keep_phase)
         counts, classes, rec_i = b.counts, b.classes, -1
         for rec in vcf:
             rec_i += 1
@@ -301,7 +341,7 @@ def _read_one(path: str, room: tuple[int, np.ndarray] | None, samples: list[str]
 # (allele + 1) << 1 | phased, 0/1 for a missing allele, VECTOR_END for the absent 2nd allele of
 # a haploid call. Rows are kept as int8 max(raw, -1): VECTOR_END becomes -1, the rest is kept
 # (alleles 0 and 1 only: a multi-allelic record is downcoded first), and ``raw >> 1`` gives
-# -1 (haploid end), 0 (missing), 1 (REF), 2 (ALT).
+# -1 (haploid end), 0 (missing), 1 (REF), 2 (ALT); ``raw & 1`` of the 2nd allele is its phase bit.
 _RAW_MISSING, _RAW_END = 0, -1
 
 
@@ -309,7 +349,8 @@ class _Builder:
     """Collects one file's rows: per record one int8 copy of its GT into a chunk buffer; per full
     chunk the vectorised conversion to alt-allele counts."""
 
-    def __init__(self, n_samples: int, chunk_rows: int, room: tuple[int, np.ndarray] | None = None):
+    def __init__(self, n_samples: int, chunk_rows: int, room: tuple[int, np.ndarray] | None = None,
+                 keep_phase: bool = False):
         self.n = n_samples
         self.c = chunk_rows
         # preallocated rows (their first row in the whole matrix, and the view), filled first;
@@ -323,6 +364,10 @@ class _Builder:
         self.chunks: list[np.ndarray] = []
         self.hap_rows: list[np.ndarray] = []
         self.hap: list[np.ndarray] = []
+        self.keep_phase = keep_phase
+        self.ph_rows: list[np.ndarray] = []
+        self.ph: list[np.ndarray] = []
+        self.ph_alt: list[np.ndarray] = []
         self.n_done = 0
         self.meta = {k: [] for k in ("contig", "position", "ref", "alt", "n_alleles", "a_index", "record")}
 
@@ -371,7 +416,7 @@ class _Builder:
                 dst[:] = _RAW_MISSING
             else:
                 d = np.where(alleles == k, 1, np.minimum(alleles, 0))   # k -> 1, other called -> 0
-                self._put_other((d + 1) << 1, dst)
+                self._put_other(((d + 1) << 1) | (g & 1), dst)            # phase bits kept
             p, r, x = min_rep(pos, ref, a)
             self._row(chrom, p, r, x, len(alts) + 1, k, rec_i)
 
@@ -433,6 +478,8 @@ class _Builder:
                 mask.ravel()[hap_flat] = True
                 self.hap_rows.append(rows + self.n_done)
                 self.hap.append(mask[rows])
+        if self.keep_phase:
+            self._phase(j, u0, u1)
         t = self.target
         if t is not None and not self.chunks and self.n_in_target + j <= len(t):
             t[self.n_in_target:self.n_in_target + j] = cnt
@@ -441,3 +488,163 @@ class _Builder:
             self.chunks.append(cnt)
         self.n_done += j
         self.j = 0
+
+    def _phase(self, j, u0, u1) -> None:
+        """The phased calls of the chunk (htslib's phase bit of a present 2nd allele) and the
+        phased hets with the ALT allele first, packed, for the rows that have any."""
+        r1 = self.raw[:j, 1]
+        ph = (r1 & 1).view(bool) & (r1 >= 0)
+        rows = np.flatnonzero(ph.any(1))
+        if rows.size:
+            ph = ph[rows]
+            alt_first = ph & (u0[rows] == 2) & (u1[rows] == 1)
+            self.ph_rows.append(rows + self.n_done)
+            self.ph.append(np.packbits(ph, axis=1, bitorder="little"))
+            self.ph_alt.append(np.packbits(alt_first, axis=1, bitorder="little"))
+
+
+# --------------------------------------------------------------------------------------------
+# row order and the carrier calls table
+
+
+def contig_sort_key(name: str) -> tuple:
+    """Natural contig order, the order of GRCh37/GRCh38's primary contigs in Hail: 1..22, X, Y,
+    M/MT (with or without ``chr``), then any other contig by name."""
+    c = name[3:] if name.lower().startswith("chr") else name
+    if c.isdigit():
+        return (0, int(c), "")
+    rank = {"X": 23, "Y": 24, "M": 25, "MT": 25}.get(c.upper())
+    return (0, rank, "") if rank is not None else (1, 0, name)
+
+
+def locus_order(variants: pd.DataFrame, rows=None, contig_order: list[str] | None = None) -> np.ndarray:
+    """Indices of ``rows`` (all, a bool mask or indices) sorted as Hail keys a MatrixTable: by
+    contig (``contig_order``, default ``contig_sort_key``), position, REF, then ALT; stable, so
+    duplicate keys keep their order."""
+    idx = as_index(rows, len(variants))
+    contig = variants["contig"].astype(str).to_numpy()[idx]
+    names = sorted(set(contig), key=contig_sort_key) if contig_order is None else list(contig_order)
+    rank = {c: i for i, c in enumerate(names)}
+    missing = set(contig) - set(rank)
+    if missing:
+        raise ValueError(f"locus_order: contigs not in contig_order: {sorted(missing)}")
+    keys = [pd.factorize(variants[k].to_numpy()[idx], sort=True)[0] for k in ("alt", "ref")]
+    keys += [variants["position"].to_numpy()[idx], np.array([rank[c] for c in contig])]
+    return idx[np.lexsort(keys)]
+
+
+def as_index(sel, n: int) -> np.ndarray:
+    """Row or column selection: None (all), a bool mask of length n, or indices -> int64 indices."""
+    if sel is None:
+        return np.arange(n, dtype=np.int64)
+    sel = np.asarray(sel)
+    if sel.dtype == bool:
+        if sel.shape != (n,):
+            raise ValueError(f"a bool mask of length {n} was expected, got shape {sel.shape}")
+        return np.flatnonzero(sel)
+    return sel.astype(np.int64, copy=False)
+
+
+def sparse_rows(rows_with: np.ndarray | None, idx: np.ndarray):
+    """For the matrix rows ``idx``: which of them (positions in ``idx``) are among ``rows_with``
+    (sorted, e.g. ``haploid_rows``) and, for those, their index in ``rows_with``; (None, None)
+    when none is."""
+    if rows_with is None or len(rows_with) == 0 or idx.size == 0:
+        return None, None
+    pos = np.minimum(np.searchsorted(rows_with, idx), len(rows_with) - 1)
+    hit = rows_with[pos] == idx
+    return (np.flatnonzero(hit), pos[hit]) if hit.any() else (None, None)
+
+
+CALLS_SCHEMA_FIELDS = [("participant", "string"), ("chromosome", "string"), ("position", "int32"),
+                       ("ref", "string"), ("alt", "string"), ("genotype", "string"), ("n_alt", "int32")]
+# genotype strings as Hail writes a biallelic call with n_alt > 0 (hl.str(GT))
+_GT_STRINGS = ["0/1", "1/1", "0|1", "1|0", "1|1", "1"]
+
+
+def calls_table(ga: GenotypeArrays, rows=None, samples=None, *, order: str = "locus",
+                contig_order: list[str] | None = None, block_rows: int = 4096):
+    """The non-reference calls of ``ga`` as a ``pyarrow.Table`` with exactly the rows and columns
+    of ``genomics.carriers.non_ref_calls`` on the same genotypes (Hail, split multi-allelics):
+    participant, chromosome, position (int32), ref, alt, genotype, n_alt (int32); one row per
+    call with n_alt > 0, ordered by variant (locus, then REF and ALT, as the MatrixTable is keyed;
+    ``order="given"`` keeps the order of ``rows``) and, within a variant, by sample (the order of
+    ``samples``: ascending indices are the VCFs' order, Hail's column order).
+
+    ``rows``/``samples``: None (all), bool masks or index arrays. ``genotype`` is the call as
+    ``hl.str`` writes it: unphased "0/1", "1/1"; phased "0|1", "1|0", "1|1" (needs
+    ``keep_phase=True``, else every diploid call is written unphased); haploid "1".
+    Vectorised per block of ``block_rows`` variants; each block is one record batch
+    (``iter_calls`` yields them one at a time, for writing without holding the whole table).
+
+    The order is that of ``non_ref_calls`` on a written (checkpointed) MatrixTable, as the
+    genotype job has; on the lazy result of ``split_multi``, Hail lists the rows whose locus
+    ``min_rep`` moved after the others."""
+    import pyarrow as pa
+
+    batches = list(iter_calls(ga, rows, samples, order=order, contig_order=contig_order, block_rows=block_rows))
+    return pa.Table.from_batches(batches, schema=calls_schema())
+
+
+def calls_schema():
+    """The ``pyarrow.Schema`` of ``calls_table``."""
+    import pyarrow as pa
+    return pa.schema([(k, getattr(pa, t)()) for k, t in CALLS_SCHEMA_FIELDS])
+
+
+def iter_calls(ga: GenotypeArrays, rows=None, samples=None, *, order: str = "locus",
+               contig_order: list[str] | None = None, block_rows: int = 4096):
+    """``calls_table``'s record batches, in order, one per block of variants with any call."""
+    import pyarrow as pa
+
+    m, n = ga.gt.shape
+    if order == "locus":
+        ridx = locus_order(ga.variants, rows, contig_order)
+    elif order == "given":
+        ridx = as_index(rows, m)
+    else:
+        raise ValueError(f"calls_table: order must be 'locus' or 'given', not {order!r}")
+    cidx = as_index(samples, n)
+    schema = calls_schema()
+    v = ga.variants
+    participant = pa.array(np.asarray(ga.samples, dtype=object)[cidx], pa.string())
+    contig = pa.array(v["contig"].astype(str).to_numpy()[ridx], pa.string())
+    position = v["position"].to_numpy().astype(np.int32)[ridx]
+    ref = pa.array(v["ref"].to_numpy()[ridx], pa.string())
+    alt = pa.array(v["alt"].to_numpy()[ridx], pa.string())
+    gt_strings = pa.array(_GT_STRINGS, pa.string())
+    cols_all = cidx.size == n and np.array_equal(cidx, np.arange(n))
+    for a in range(0, len(ridx), block_rows):
+        rb = ridx[a:a + block_rows]
+        g = ga.gt[rb] if cols_all else ga.gt[np.ix_(rb, cidx)]
+        r, c = np.nonzero(g > 0)                     # row-major: by variant, then sample
+        if r.size == 0:
+            continue
+        n_alt = g[r, c]
+        code = (n_alt - 1).astype(np.int8)           # unphased 0/1, 1/1
+        if ga.phased_rows is not None:
+            code = _phased_codes(ga, rb, cidx, r, c, n_alt, code)
+        hit, pos = sparse_rows(ga.haploid_rows, rb)
+        if hit is not None:
+            hap = np.zeros(g.shape, bool)
+            hap[hit] = ga.haploid[pos][:, cidx]
+            code[hap[r, c]] = 5
+        take_r = pa.array(r + a)
+        yield pa.RecordBatch.from_arrays([
+            participant.take(pa.array(c)), contig.take(take_r), pa.array(position[r + a], pa.int32()),
+            ref.take(take_r), alt.take(take_r), gt_strings.take(pa.array(code)),
+            pa.array(n_alt.astype(np.int32), pa.int32())], schema=schema)
+
+
+def _phased_codes(ga, rb, cidx, r, c, n_alt, code):
+    hit, pos = sparse_rows(ga.phased_rows, rb)
+    if hit is None:
+        return code
+    shape = (len(rb), ga.gt.shape[1])
+    phased, alt_first = np.zeros(shape, bool), np.zeros(shape, bool)
+    n = ga.gt.shape[1]
+    phased[hit] = np.unpackbits(ga.phased[pos], axis=1, count=n, bitorder="little").view(bool)
+    alt_first[hit] = np.unpackbits(ga.alt_first[pos], axis=1, count=n, bitorder="little").view(bool)
+    ph = phased[:, cidx][r, c]
+    af = alt_first[:, cidx][r, c]
+    return np.where(ph, np.where(n_alt == 2, 4, np.where(af, 3, 2)), code).astype(np.int8)

@@ -292,32 +292,13 @@ def filter(gt: np.ndarray, *, mind: float, geno: float, maf: float, hwe: float, 
     all_counts, sample_missing = count_calls(gt, haploid_rows, haploid, block_rows)
     keep_s = sample_missing <= max_missing(m, mind)
     removed = np.flatnonzero(~keep_s)
-    if removed.size == 0:
-        counts = all_counts
-    elif removed.size <= n // 2:
-        # the kept samples' counts = all minus the removed samples' (a few columns)
-        hap_sub = haploid[:, removed] if haploid is not None and len(haploid) else haploid
-        counts = all_counts - count_calls(np.ascontiguousarray(gt[:, removed]), haploid_rows,
-                                          hap_sub, block_rows)[0]
-    else:
-        kept = np.flatnonzero(keep_s)
-        hap_sub = haploid[:, kept] if haploid is not None and len(haploid) else haploid
-        counts = count_calls(np.ascontiguousarray(gt[:, kept]), haploid_rows, hap_sub, block_rows)[0]
+    # the kept samples' counts = all minus the removed samples' (a few columns)
+    counts = counts_over(gt, keep_s, haploid_rows, haploid, all_counts=all_counts, block_rows=block_rows)
 
-    n_kept = counts.n_samples
-    pass_geno = counts.n_missing <= max_missing(n_kept, geno)
-    af = alt_allele_freq(counts)
-    mf = minor_allele_freq(af)
-    pass_maf = ~(mf < maf * (1 - SMALL_EPSILON))            # NaN (nothing called) passes
-    p = np.full(m, np.nan)
-    test = (counts.hom_ref + counts.het + counts.hom_alt) > 0
-    if hwe_variants is not None:
-        test &= hwe_variants
-    idx = np.flatnonzero(test)
-    p[idx] = hwe_midp(counts.het[idx], counts.hom_ref[idx], counts.hom_alt[idx])
-    # PLINK compares ln p with ln(hwe) * (1 + 2^-44)
-    pass_hwe = ~(p < np.exp(np.log(hwe) * (1 + SMALL_EPSILON)))
-    keep_v = pass_geno & pass_hwe & pass_maf
+    vf = variant_filters(counts, counts, geno=geno, maf=maf, hwe=hwe, hwe_variants=hwe_variants)
+    af, mf, p = vf["alt_af"], vf["maf"], vf["p_hwe"]
+    pass_geno, pass_maf, pass_hwe = vf["pass_call_rate"], vf["pass_maf"], vf["pass_hwe"]
+    keep_v = vf["qc_pass"]
 
     steps = [{"step": "input", "unit": "samples", "threshold": None, "removed": 0, "remaining": n},
              {"step": "input", "unit": "variants", "threshold": None, "removed": 0, "remaining": m},
@@ -334,3 +315,68 @@ def filter(gt: np.ndarray, *, mind: float, geno: float, maf: float, hwe: float, 
                     keep_samples=keep_s, counts=counts, variant_call_rate=call_rate(counts),
                     alt_af=af, maf=mf, p_hwe=p, pass_geno=pass_geno, pass_hwe=pass_hwe,
                     pass_maf=pass_maf, keep_variants=keep_v, steps=steps)
+
+
+# --------------------------------------------------------------------------------------------
+# pieces the genotype job composes (its own order: sex check, relatedness and ancestry between
+# the sample and the variant filters)
+
+def counts_over(gt: np.ndarray, cols: np.ndarray, haploid_rows: np.ndarray | None = None,
+                haploid: np.ndarray | None = None, all_counts: CallCounts | None = None,
+                block_rows: int = BLOCK_ROWS) -> CallCounts:
+    """Per-variant ``CallCounts`` over the samples in ``cols`` (bool mask). With ``all_counts``
+    (the counts over every sample) and few samples left out, the left-out columns are counted
+    and subtracted, as ``filter`` does."""
+    n = gt.shape[1]
+    if cols.all() and all_counts is not None:
+        return all_counts
+    out = np.flatnonzero(~cols)
+    if all_counts is not None and out.size <= n // 2:
+        hap = haploid[:, out] if haploid is not None and len(haploid) else haploid
+        return all_counts - count_calls(np.ascontiguousarray(gt[:, out]), haploid_rows, hap, block_rows)[0]
+    kept = np.flatnonzero(cols)
+    hap = haploid[:, kept] if haploid is not None and len(haploid) else haploid
+    return count_calls(np.ascontiguousarray(gt[:, kept]), haploid_rows, hap, block_rows)[0]
+
+
+def sample_genotype_counts(gt: np.ndarray, haploid_rows: np.ndarray | None = None,
+                           haploid: np.ndarray | None = None, block_rows: int = BLOCK_ROWS
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample: heterozygous calls and non-reference homozygous calls (a haploid ALT call
+    counts as homozygous), as Hail's ``sample_qc`` n_het / n_hom_var."""
+    m, n = gt.shape
+    n_het = np.zeros(n, np.int64)
+    n_hom = np.zeros(n, np.int64)
+    for a in range(0, m, block_rows):
+        b = min(a + block_rows, m)
+        c = gt[a:b]
+        one = c == 1
+        hap = haploid_block(haploid_rows, haploid, a, b, n)
+        if hap is not None:
+            n_hom += (one & hap).sum(0)
+            one &= ~hap
+        n_het += one.sum(0)
+        n_hom += (c == 2).sum(0)
+    return n_het, n_hom
+
+
+def variant_filters(counts: CallCounts, hwe_counts: CallCounts, *, geno: float, maf: float,
+                    hwe: float, hwe_variants: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """``--geno``, ``--maf`` over ``counts`` and ``--hwe midp`` over ``hwe_counts`` (diploid
+    calls of the HWE subset; may be ``counts`` itself): call_rate, alt_af, maf, p_hwe and the
+    pass flags, with PLINK's thresholds (module docstring)."""
+    m = len(counts.n_missing)
+    pass_geno = counts.n_missing <= max_missing(counts.n_samples, geno)
+    af = alt_allele_freq(counts)
+    mf = minor_allele_freq(af)
+    pass_maf = ~(mf < maf * (1 - SMALL_EPSILON))
+    p = np.full(m, np.nan)
+    test = (hwe_counts.hom_ref + hwe_counts.het + hwe_counts.hom_alt) > 0
+    if hwe_variants is not None:
+        test &= hwe_variants
+    idx = np.flatnonzero(test)
+    p[idx] = hwe_midp(hwe_counts.het[idx], hwe_counts.hom_ref[idx], hwe_counts.hom_alt[idx])
+    pass_hwe = ~(p < np.exp(np.log(hwe) * (1 + SMALL_EPSILON))) if hwe > 0 else np.ones(m, bool)
+    return {"call_rate": call_rate(counts), "alt_af": af, "maf": mf, "p_hwe": p,
+            "n_called": counts.n_called, "pass_call_rate": pass_geno, "pass_maf": pass_maf,
+            "pass_hwe": pass_hwe, "qc_pass": pass_geno & pass_maf & pass_hwe}

@@ -1,8 +1,11 @@
-"""Genotype job: VCF ingest, QC, relatedness and ancestry in one JVM.
+"""Genotype job: VCF ingest, QC, relatedness and ancestry.
 
-Writes the MatrixTables ``<lake>/genotypes/<cohort>.mt`` (all calls, multi-allelics split) and
-``<cohort>.qc.mt`` (QC-passed), the Delta tables ``sample_qc``, ``variant_qc``, ``pcs``,
-``ancestry``, ``relatedness`` and ``genotype_calls`` (carrier queries), and ``<results>/qc/`` (the per-step summary, plots, report).
+The VCFs are read once into an int8 alt-allele-count matrix (``genomics.genotype_arrays``) and
+every QC step runs on it in numpy (``genomics.qc_arrays``, ``kinship``, ``ancestry``). Hail
+(one JVM) picks the maximal unrelated set and writes the QC-passed MatrixTable
+``<lake>/genotypes/<cohort>.qc.mt`` that the GWAS and PRS jobs read. Writes the Delta tables
+``sample_qc``, ``variant_qc``, ``pcs``, ``ancestry``, ``relatedness`` and ``genotype_calls``
+(carrier queries), and ``<results>/qc/`` (the per-step summary, plots, report).
 """
 from __future__ import annotations
 
@@ -25,89 +28,94 @@ def mt_paths(config: dict) -> tuple[str, str]:
 
 def run(ctx, args):
     import os
+    from genomics import ancestry, qc, qc_arrays as qa, relatedness
+    from genomics.kinship import king_robust, kinship_pairs
     from genomics.vcf_inputs import prepare_vcfs
-    cfg, q = ctx.config, ctx.config["qc"]
+    cfg, q, p = ctx.config, ctx.config["qc"], ctx.config["pca"]
     ref_genome = cfg["reference_genome"]
     # BCF and plain-gzip inputs become bgzipped VCFs (kept between runs); contigs are renamed
-    # to the reference's convention at import.
+    # to the reference's convention as they are read.
     prep = prepare_vcfs(cfg["vcfs"], os.path.join(cfg["results"], "work", "vcf_inputs"), ref_genome)
     ctx.log(prep.summary())
-    for p in cfg["vcfs"]:
-        ctx.input_file(p)
+    for path in cfg["vcfs"]:
+        ctx.input_file(path)
     participants = ctx.read_table("participants")
 
     from jobs.session import start_hail
-    hl = start_hail(cfg, ctx.job)
-    from genomics import ancestry, qc, relatedness, sex_check
-    from genomics.ingest import hail_input_errors, import_genotypes_with_counts
+    hl = start_hail(cfg, ctx.job)   # before anything asks Hail for its reference genomes
 
-    raw_path, qc_path = mt_paths(cfg)
-    mt, counts = import_genotypes_with_counts(prep.paths, ref_genome, cfg["spark"]["min_partitions"],
-                                              contig_recoding=prep.contig_recoding, sources=prep.source_of)
-    ctx.log(f"{counts.n_records} records: {counts.n_skipped_invalid_locus} skipped (contig not in {ref_genome}), "
-            f"{counts.n_multiallelic} multi-allelic split, "
-            f"{counts.n_dropped_star + counts.n_dropped_symbolic + counts.n_dropped_breakend} star/symbolic/"
-            f"breakend alleles and {counts.n_no_alt} ALT '.' records dropped")
-    with hail_input_errors(prep.paths, sources=prep.source_of):
-        mt = mt.checkpoint(ctx.output_path(raw_path, "matrixtable"), overwrite=True)
-    n_variants, n_samples = mt.count()
-    ctx.log(f"ingested {n_variants} variants (after splitting multi-allelics) x {n_samples} samples")
-    ctx.details["ingest"] = {**counts.as_dict(), "inputs": prep.counts}
+    ga = _read_genotypes(prep, keep_phase=cfg["carriers"]["genotype_calls"])
+    loci = _Loci(ga.variants, ref_genome)
+    c = ga.counts
+    ctx.log(f"{c.n_records} records: {int((~loci.valid).sum())} rows skipped (contig or position not in {ref_genome}), "
+            f"{c.n_multiallelic} multi-allelic split, "
+            f"{c.n_dropped_star + c.n_dropped_symbolic + c.n_dropped_breakend} star/symbolic/breakend alleles and "
+            f"{c.n_no_alt} ALT '.' records dropped, {c.n_half_calls} half-calls read as missing")
+    n_invalid = int((~loci.valid).sum())
+    if n_invalid:
+        ga, loci = _take_rows(ga, loci.valid), _Loci(ga.variants[loci.valid].reset_index(drop=True), ref_genome)
+    gt, samples = ga.gt, np.asarray(ga.samples, dtype=object)
+    n_variants, n_samples = gt.shape
+    ctx.log(f"read {n_variants} variants (after splitting multi-allelics) x {n_samples} samples")
+    ctx.details["ingest"] = {**c.as_dict(), "n_skipped_invalid_locus": n_invalid, "inputs": prep.counts}
+    hap = (ga.haploid_rows, ga.haploid)
     steps = [{"step": "input", "unit": "samples", "threshold": None, "removed": 0, "remaining": n_samples},
              {"step": "input", "unit": "variants", "threshold": None, "removed": 0, "remaining": n_variants}]
 
     # 1. sample call rate over all variants (--mind)
-    sqc = qc.compute_sample_call_rate(mt, q["sample_call_rate"]).to_pandas()
-    keep = set(sqc.loc[sqc["pass_call_rate"], "s"])
-    steps.append(_step("sample_call_rate", q["sample_call_rate"], n_samples - len(keep), len(keep)))
-    cr_mt = mt.filter_cols(hl.literal(keep).contains(mt.s))
+    all_counts, missing = qa.count_calls(gt, *hap)
+    n_het, n_hom_var = qa.sample_genotype_counts(gt, *hap)
+    keep = missing <= qa.max_missing(n_variants, 1 - q["sample_call_rate"])
+    sqc = pd.DataFrame({"s": samples, "call_rate": 1 - missing / max(n_variants, 1),
+                        "n_called": n_variants - missing, "n_not_called": missing,
+                        "n_het": n_het, "n_hom_var": n_hom_var, "pass_call_rate": keep})
+    steps.append(_step("sample_call_rate", q["sample_call_rate"], n_samples - keep.sum(), keep.sum()))
 
-    # 2. variants for relatedness / PCA / heterozygosity: autosomal, common, good call rate, pruned
-    pre = qc.compute_variant_qc(cr_mt, q["variant_call_rate"], cfg["pca"]["min_maf"], 0.0).persist()
-    good = cr_mt.annotate_rows(alt_af=pre[cr_mt.row_key].alt_af)
-    good = good.filter_rows(pre[good.row_key].pass_call_rate)
-    p = cfg["pca"]
-    pca_mt = ancestry.select_pca_variants(good, p["min_maf"], p["ld_r2"], p["ld_window_bp"])
-    pca_mt = pca_mt.checkpoint(ctx.result_path("tmp", ctx.job, "pca_variants.mt"), overwrite=True)
-    n_pca_variants = pca_mt.count_rows()
-    ctx.log(f"{n_pca_variants} LD-pruned common autosomal variants for relatedness, PCA and F")
+    # 2. variants for relatedness / PCA / heterozygosity: autosomal, common, good call rate
+    pre = qa.variant_filters(qa.counts_over(gt, keep, *hap, all_counts=all_counts), all_counts,
+                             geno=1 - q["variant_call_rate"], maf=p["min_maf"], hwe=0.0)
+    common = loci.autosome & pre["pass_call_rate"] & (pre["maf"] >= p["min_maf"])
+    kin_rows = np.flatnonzero(common)
+    from genomics.ld_prune import ld_prune
+    pruned = ld_prune(gt[kin_rows][:, keep], loci.position[kin_rows], loci.contig[kin_rows],
+                      r2=p["ld_r2"], window_bp=p["ld_window_bp"])
+    pca_rows = kin_rows[pruned]
+    ctx.log(f"{len(pca_rows)} LD-pruned common autosomal variants for PCA and F "
+            f"({len(kin_rows)} common variants for relatedness)")
 
-    # 3. sex check on chrX non-PAR
+    # 3. sex check on chrX non-PAR: F with haploid calls counted as homozygous (PLINK 1.9)
     reported = dict(zip(participants["participant_id"], participants["sex"].astype(int)))
     sex_df = None
     if q["sex_check"]:
-        genetic = sex_check.impute_genetic_sex(cr_mt, q["sex_female_max_f"], q["sex_male_min_f"])
-        if genetic is None:
+        x_rows = np.flatnonzero(loci.x_nonpar)
+        if len(x_rows) == 0:
             ctx.log("sex check skipped: no non-PAR chrX variants")
         else:
-            sex_df = sex_check.compare_sex(genetic, reported).to_pandas()
+            sex_df = _sex_check(gt, hap, x_rows, keep, samples, reported, q)
             ctx.log(f"sex check: {int(sex_df['sex_mismatch'].sum())} reported/genetic mismatches, "
                     f"{int((sex_df['genetic_sex'] == 'U').sum())} undetermined")
 
-    # 4. relatedness: KING-robust on the common variants (unpruned), the unrelated set
-    #    chosen greedily, phenotyped people preferred
-    from genomics.kinship import genotype_codes, king_robust, kinship_pairs
-    good_common = good.filter_rows(good.locus.in_autosome() & (hl.min(good.alt_af, 1 - good.alt_af) >= p["min_maf"]))
-    codes, kin_samples = genotype_codes(good_common)
-    pairs = kinship_pairs(king_robust(codes), kin_samples, 0.0442)
+    # 4. relatedness: KING-robust on the common variants, the unrelated set chosen greedily,
+    #    phenotyped people preferred
+    kept_samples = samples[keep]
+    codes = np.ascontiguousarray(gt[kin_rows][:, keep].T)
+    pairs = kinship_pairs(king_robust(codes), list(kept_samples), 0.0442)
     pairs["degree"] = relatedness.king_degree(pairs["kinship"])
     ctx.log(f"KING on {codes.shape[1]} common variants: "
             + (", ".join(f"{k} {v}" for k, v in pairs["degree"].value_counts().items()) or "no pairs") + " pairs")
+    pca_codes = np.ascontiguousarray(codes[:, pruned])
     del codes
-    phenotyped = set(participants["participant_id"])
-    drop = relatedness.related_to_drop(hl.Table.from_pandas(pairs), q["related_kinship"], phenotyped) \
-        if len(pairs) else set()
+    drop = relatedness.related_to_drop(hl.Table.from_pandas(pairs), q["related_kinship"],
+                                       set(participants["participant_id"])) if len(pairs) else set()
     ctx.log(f"{len(drop)} samples left out of the unrelated set (kinship > {q['related_kinship']})")
 
     # 5. PCA fitted on the unrelated, the related projected; ancestry groups
-    unrelated = keep - drop
-    pca_codes, pca_samples = genotype_codes(pca_mt)
-    fit = np.array([s_ in unrelated for s_ in pca_samples])
+    fit = np.array([s_ not in drop for s_ in kept_samples])
     scores, eigenvalues = ancestry.hwe_normalized_pcs(pca_codes, fit, p["n_pcs"])
     pcs_df = pd.DataFrame(scores, columns=[f"PC{i + 1}" for i in range(scores.shape[1])])
-    pcs_df.insert(0, "s", pca_samples)
+    pcs_df.insert(0, "s", kept_samples)
     pcs_df.insert(1, "projected", ~fit)
-    het = pd.DataFrame({"s": pca_samples, "het_f": qc.inbreeding_f(pca_codes)})
+    het = pd.DataFrame({"s": kept_samples, "het_f": qc.inbreeding_f(pca_codes)})
     del pca_codes
     a = cfg["ancestry"]
     ref = None
@@ -121,14 +129,133 @@ def run(ctx, args):
     het["het_outlier"] = qc.heterozygosity_outliers(het, q["heterozygosity_sd"])
 
     # sample verdicts
+    s = _sample_verdicts(sqc, het, anc, sex_df, drop, q, steps)
+    passed = s["qc_pass"].to_numpy()
+
+    # 7. variant filters on the passing samples; HWE in the chosen subset, diploid calls only
+    hwe_ids = _hwe_subset(q["hwe_subset"], s[s["qc_pass"]], participants, cfg["traits"])
+    counts = qa.counts_over(gt, passed, *hap, all_counts=all_counts)
+    hwe_cols = passed if hwe_ids is None else passed & np.isin(samples, list(hwe_ids))
+    hwe_counts = counts if hwe_ids is None else qa.counts_over(gt, hwe_cols, *hap, all_counts=all_counts)
+    vq = qa.variant_filters(counts, hwe_counts, geno=1 - q["variant_call_rate"], maf=q["maf"], hwe=q["hwe_p"],
+                            hwe_variants=~(loci.y | loci.mt))
+    steps += _variant_steps(vq, q)
+    for st in steps:
+        ctx.log(f"QC {st['step']:<24} {st['unit']:<8} removed {st['removed']:>7}, remaining {st['remaining']:>8}")
+    rows = np.flatnonzero(vq["qc_pass"])
+
+    # the QC-passed MatrixTable for the Hail stages, through a PLINK 1 fileset
+    _, qc_path = mt_paths(cfg)
+    _write_qc_matrix_table(ctx, hl, ga, loci, rows, passed, vq["alt_af"], qc_path, ref_genome)
+
+    # carrier queries: the non-reference calls of the QC-passed genotypes, chromosome-partitioned
+    if cfg["carriers"]["genotype_calls"]:
+        from genomics.genotype_arrays import calls_table
+        from jobs.carriers_io import write_calls_by_participant, write_calls_table
+        version = write_calls_table(ctx.lake, calls_table(ga, rows, passed))
+        ctx.outputs.append({"kind": "delta", "name": "genotype_calls", "version": version})
+        ctx.log(f"genotype_calls written (version {version})")
+        if cfg["carriers"]["by_participant"]:
+            version = write_calls_by_participant(ctx.lake)
+            ctx.outputs.append({"kind": "delta", "name": "genotype_calls_by_participant", "version": version})
+
+    # outputs
+    ctx.write_table("sample_qc", s)
+    v = ga.variants[["contig", "position", "ref", "alt"]].rename(columns={"contig": "chromosome"}).astype(
+        {"chromosome": str, "ref": str, "alt": str})
+    v = v.assign(position=v["position"].astype("int32"),
+                 variant_id=v["chromosome"] + ":" + v["position"].astype(str) + ":" + v["ref"] + ":" + v["alt"],
+                 **{k: vq[k] for k in ["call_rate", "alt_af", "maf", "p_hwe", "n_called", "pass_call_rate",
+                                       "pass_maf", "pass_hwe", "qc_pass"]})
+    ctx.write_table("variant_qc", v)
+    ctx.write_table("pcs", pcs_df[pcs_df["s"].isin(set(s.loc[s["qc_pass"], "s"]))].reset_index(drop=True))
+    ctx.write_table("ancestry", anc)
+    ctx.write_table("relatedness", pairs if len(pairs) else
+                    pd.DataFrame({"i": pd.Series(dtype=str), "j": pd.Series(dtype=str),
+                                  "kinship": pd.Series(dtype=float), "degree": pd.Series(dtype=str)}))
+    pd.DataFrame(steps).to_csv(ctx.output_path(ctx.result_path("qc", "qc_summary.tsv")), sep="\t", index=False)
+    from jobs.qc_report import write_qc_report
+    write_qc_report(ctx, s, pcs_df, anc, pairs, steps, q)
+    ctx.details.update({"qc_steps": steps, "pca_variants": int(len(pca_rows)),
+                        "hwe_subset_size": len(hwe_ids or []), "eigenvalues": [float(e) for e in eigenvalues]})
+
+
+class _Loci:
+    """Each variant row's place in the reference: valid, autosomal, chrX non-PAR, chrY, MT."""
+
+    def __init__(self, variants: pd.DataFrame, ref_genome: str):
+        import hail as hl
+        ref = hl.get_reference(ref_genome)
+        contig = variants["contig"].astype(str)
+        self.contig = contig.to_numpy(dtype=object)
+        self.position = variants["position"].to_numpy(dtype=np.int64)
+        lengths = contig.map(ref.lengths).astype(float)
+        self.valid = lengths.notna().to_numpy() & (self.position >= 1) & (self.position <= lengths.fillna(0).to_numpy())
+        x, y, mt = (np.isin(self.contig, list(cs)) for cs in (ref.x_contigs, ref.y_contigs, ref.mt_contigs))
+        par = np.zeros(len(self.contig), bool)
+        for iv in ref.par:
+            par |= ((self.contig == iv.start.contig) & (self.position >= iv.start.position)
+                    & (self.position < iv.end.position))
+        self.autosome = self.valid & ~x & ~y & ~mt
+        self.x_nonpar = x & ~par
+        self.y, self.mt = y, mt
+
+
+def _read_genotypes(prep, keep_phase: bool):
+    """``read_vcfs`` on the prepared inputs; a file it cannot parse stops the job with the
+    file, the line and the problem (never the line's content)."""
+    from genomics.errors import InputDataError
+    from genomics.genotype_arrays import read_vcfs
+    from genomics.vcf_checks import find_first_problem
+    try:
+        return read_vcfs(prep.paths, workers=2, contig_recoding=prep.contig_recoding, keep_phase=keep_phase)
+    except Exception:
+        for path in prep.paths:
+            found = find_first_problem(path)
+            if found is not None:
+                src = prep.source_of.get(path, path)
+                problem = found[1]
+                if src != path and src.lower().endswith(".bcf"):
+                    problem += " (line numbers count the VCF text converted from this BCF)"
+                raise InputDataError(src, problem, line=found[0]) from None
+        raise
+
+
+def _take_rows(ga, mask: np.ndarray):
+    """``ga`` restricted to the rows in ``mask`` (haploid bookkeeping renumbered)."""
+    import dataclasses
+    idx = np.flatnonzero(mask)
+    new_of_old = np.full(len(mask), -1, np.int64)
+    new_of_old[idx] = np.arange(len(idx))
+    keep_h = mask[ga.haploid_rows] if len(ga.haploid_rows) else np.zeros(0, bool)
+    changes = dict(gt=ga.gt[idx], variants=ga.variants[mask].reset_index(drop=True),
+                   haploid_rows=new_of_old[ga.haploid_rows[keep_h]], haploid=ga.haploid[keep_h])
+    if getattr(ga, "phased", None) is not None:
+        changes["phased"] = ga.phased[idx]
+    return dataclasses.replace(ga, **changes)
+
+
+def _sex_check(gt, hap, x_rows, keep, samples, reported, q) -> pd.DataFrame:
+    """Per kept sample: chrX non-PAR F (haploid calls as homozygous, as PLINK codes them),
+    called sex and the comparison with the reported sex (``genomics.sex_check``'s columns)."""
+    from genomics.sex_arrays import genetic_sex_f
+    df = genetic_sex_f(gt, hap, x_rows, q["sex_female_max_f"], q["sex_male_min_f"], cols=keep)
+    df.insert(0, "s", samples[keep])
+    rep = pd.Series([reported.get(s_) for s_ in samples[keep]], dtype=object).map({1: "M", 0: "F"})
+    df["reported_sex"] = rep.to_numpy()
+    df["sex_mismatch"] = df["reported_sex"].notna() & (df["genetic_sex"] != "U") & (df["genetic_sex"] != df["reported_sex"])
+    return df
+
+
+def _sample_verdicts(sqc, het, anc, sex_df, drop, q, steps) -> pd.DataFrame:
     s = sqc.merge(het[["s", "het_f", "het_outlier"]], on="s", how="left").merge(anc, on="s", how="left")
     if sex_df is not None:
         s = s.merge(sex_df[["s", "f_stat", "genetic_sex", "reported_sex", "sex_mismatch"]].rename(
             columns={"f_stat": "sex_f"}), on="s", how="left")
     else:
         s = s.assign(sex_f=float("nan"), genetic_sex=None, reported_sex=None, sex_mismatch=False)
-    s["sex_mismatch"] = s["sex_mismatch"].fillna(False).astype(bool)
-    s["het_outlier"] = s["het_outlier"].fillna(False).astype(bool)
+    s["sex_mismatch"] = s["sex_mismatch"].astype("boolean").fillna(False).astype(bool)
+    s["het_outlier"] = s["het_outlier"].astype("boolean").fillna(False).astype(bool)
     s["pass_sex"] = ~(s["sex_mismatch"] & q["drop_sex_mismatches"])
     s["pass_heterozygosity"] = ~s["het_outlier"]
     s["qc_pass"] = s["pass_call_rate"] & s["pass_sex"] & s["pass_heterozygosity"]
@@ -141,49 +268,53 @@ def run(ctx, args):
         steps.append(_step(name, thr, removed, int(alive.sum())))
     steps.append({"step": "related (flagged, kept)", "unit": "samples", "threshold": q["related_kinship"],
                   "removed": 0, "remaining": int(s["unrelated"].sum())})
-    passed = set(s.loc[s["qc_pass"], "s"])
+    return s
 
-    # 7. variant filters on the passing samples; HWE in the chosen subset
-    hwe_samples = _hwe_subset(q["hwe_subset"], s[s["qc_pass"]], participants, cfg["traits"])
-    final = mt.filter_cols(hl.literal(passed).contains(mt.s))
-    vqc = qc.compute_variant_qc(final, q["variant_call_rate"], q["maf"], q["hwe_p"], hwe_samples).persist()
-    steps += qc.variant_steps(vqc, q)
-    for st in steps:
-        ctx.log(f"QC {st['step']:<24} {st['unit']:<8} removed {st['removed']:>7}, remaining {st['remaining']:>8}")
-    final = final.annotate_rows(_v=vqc[final.row_key])
-    final = final.filter_rows(final._v.qc_pass)
-    final = final.transmute_rows(alt_af=final._v.alt_af)
-    final = final.checkpoint(ctx.output_path(qc_path, "matrixtable"), overwrite=True)
 
-    # carrier queries: the non-reference calls of the QC-passed genotypes, chromosome-partitioned
-    if cfg["carriers"]["genotype_calls"]:
-        from genomics.carriers import non_ref_calls
-        from jobs.carriers_io import write_calls_by_participant, write_genotype_calls
-        version = write_genotype_calls(ctx.lake, non_ref_calls(final))
-        ctx.outputs.append({"kind": "delta", "name": "genotype_calls", "version": version})
-        ctx.log(f"genotype_calls written (version {version})")
-        if cfg["carriers"]["by_participant"]:
-            version = write_calls_by_participant(ctx.lake)
-            ctx.outputs.append({"kind": "delta", "name": "genotype_calls_by_participant", "version": version})
+def _variant_steps(vq: dict, q: dict) -> list[dict]:
+    """Removed/remaining counts of the variant filters, in order (call rate, MAF, HWE)."""
+    alive = np.ones(len(vq["qc_pass"]), bool)
+    out = []
+    for name, key, col in [("variant_call_rate", "variant_call_rate", "pass_call_rate"), ("maf", "maf", "pass_maf"),
+                           ("hwe", "hwe_p", "pass_hwe")]:
+        removed = int((alive & ~vq[col]).sum())
+        alive &= vq[col]
+        out.append({"step": name, "unit": "variants", "threshold": q[key], "removed": removed,
+                    "remaining": int(alive.sum())})
+    return out
 
-    # outputs
-    ctx.write_table("sample_qc", s)
-    v = vqc.key_by()
-    v = v.select(chromosome=v.locus.contig, position=v.locus.position, ref=v.alleles[0], alt=v.alleles[1],
-                 variant_id=hl.delimit([v.locus.contig, hl.str(v.locus.position), v.alleles[0], v.alleles[1]], ":"),
-                 **{k: v[k] for k in ["call_rate", "alt_af", "maf", "p_hwe", "n_called", "pass_call_rate",
-                                      "pass_maf", "pass_hwe", "qc_pass"]})
-    ctx.write_spark_table("variant_qc", v.to_spark())
-    ctx.write_table("pcs", pcs_df[pcs_df["s"].isin(passed)].reset_index(drop=True))
-    ctx.write_table("ancestry", anc)
-    ctx.write_table("relatedness", pairs if len(pairs) else
-                    pd.DataFrame({"i": pd.Series(dtype=str), "j": pd.Series(dtype=str),
-                                  "kinship": pd.Series(dtype=float), "degree": pd.Series(dtype=str)}))
-    pd.DataFrame(steps).to_csv(ctx.output_path(ctx.result_path("qc", "qc_summary.tsv")), sep="\t", index=False)
-    from jobs.qc_report import write_qc_report
-    write_qc_report(ctx, s, pcs_df, anc, pairs, steps, q)
-    ctx.details.update({"qc_steps": steps, "pca_variants": n_pca_variants, "hwe_subset_size": len(hwe_samples or []),
-                        "eigenvalues": [float(e) for e in eigenvalues]})
+
+def _write_qc_matrix_table(ctx, hl, ga, loci, rows, cols, alt_af, qc_path, ref_genome) -> None:
+    """The QC-passed genotypes as a Hail MatrixTable (rows keyed by locus and alleles, row field
+    ``alt_af``): PLINK 1 .bed written from the matrix, read by ``hl.import_plink``, male non-PAR
+    chrX calls made haploid again, checkpointed."""
+    import shutil
+    from genomics.plink_bed import restore_haploid, write_bed
+    prefix = ctx.result_path("tmp", ctx.job, "qc")
+    write_bed(prefix, ga.gt, ga.variants, ga.samples, rows=rows, cols=cols, haploid=(ga.haploid_rows, ga.haploid))
+    mt = hl.import_plink(f"{prefix}.bed", f"{prefix}.bim", f"{prefix}.fam", reference_genome=ref_genome,
+                         a2_reference=True, contig_recoding={}, quant_pheno=False, missing="-9")
+    mt = mt.select_cols().select_rows()
+    af = hl.literal(dict(zip(_variant_ids(ga.variants.iloc[rows]), alt_af[rows].astype(float))))
+    mt = mt.annotate_rows(alt_af=af[hl.delimit([mt.locus.contig, hl.str(mt.locus.position),
+                                                mt.alleles[0], mt.alleles[1]], ":")])
+    haploid_samples = set(np.asarray(ga.samples)[_haploid_x_samples(ga, loci)])
+    mt = restore_haploid(mt, hl.literal(haploid_samples).contains(mt.s), mt.locus.in_x_nonpar())
+    mt.checkpoint(ctx.output_path(qc_path, "matrixtable"), overwrite=True)
+    shutil.rmtree(ctx.result_path("tmp", ctx.job), ignore_errors=True)
+
+
+def _variant_ids(v: pd.DataFrame) -> list[str]:
+    return (v["contig"].astype(str) + ":" + v["position"].astype(str) + ":" + v["ref"].astype(str) + ":"
+            + v["alt"].astype(str)).tolist()
+
+
+def _haploid_x_samples(ga, loci) -> np.ndarray:
+    """Samples with any haploid call on chrX non-PAR (males)."""
+    if not len(ga.haploid_rows):
+        return np.zeros(len(ga.samples), bool)
+    on_x = loci.x_nonpar[ga.haploid_rows]
+    return ga.haploid[on_x].any(0) if on_x.any() else np.zeros(len(ga.samples), bool)
 
 
 def _step(name, threshold, removed, remaining):

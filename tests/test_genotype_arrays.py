@@ -334,3 +334,342 @@ def test_kept_sets_match_plink(cohort, mind, geno):
     assert f"--geno: {removed['geno']} variant" in log
     assert f"--hwe midp: {removed['hwe']} variant" in log
     assert f"{removed['maf']} variant{'s' if removed['maf'] != 1 else ''} removed due to allele frequency" in log
+
+
+# --------------------------------------------------------------------------------------------
+# phase and the carrier calls table (genotype_arrays.calls_table) against Hail's non_ref_calls
+
+PHASED = [
+    ("chr1", 100, "A", "G", "GT", ["0/1", "1/1", "0/0", "./.", "1/0"]),
+    ("chr1", 200, "ATG", "A,AG", "GT", ["1|2", "2|1", "0|2", "./2", "1/2"]),      # phased multi-allelic
+    ("chr1", 350, "C", "T", "GT", ["0|1", "1|0", "1|1", "0|0", "0/1"]),
+    ("chr1", 360, "ATG", "ATC,T", "GT", ["0|1", "2|1", "1/1", "0/2", ".|."]),     # min_rep moves allele 1 to 362
+    ("chr1", 361, "C", "A", "GT", ["0/1", "0|1", "1|0", "1/1", "0/0"]),
+    ("chrX", 400, "C", "T", "GT", ["1", "0|1", "1|0", ".", "1|1"]),              # haploid and diploid
+    ("chrX", 500, "A", "C,G", "GT", ["2", "1", "0", "1/2", "2|1"]),              # haploid multi-allelic
+]
+
+
+def test_phase_kept_as_htslib_encodes_it(tmp_path):
+    path = write_vcf(tmp_path / "p", S5, PHASED)
+    ga = read_vcfs([path], chunk_rows=3, keep_phase=True)
+    plain = read_vcfs([path], chunk_rows=3)
+    assert np.array_equal(ga.gt, plain.gt) and plain.phased_rows is None
+    assert ga.phased.dtype == np.uint8 and ga.phased.shape == (len(ga.phased_rows), 1)   # packed bits
+    phased, alt_first = ga.phase_block(0, len(ga.gt))
+    # rows: 100, 200/A, 200/AG, 350, 360->362 G/C, 360 ATG/T, 361, X 400, X 500/C, X 500/G
+    assert phased.astype(int).tolist() == [
+        [0, 0, 0, 0, 0], [1, 1, 1, 0, 0], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0], [1, 1, 0, 0, 1], [1, 1, 0, 0, 1],
+        [0, 1, 1, 0, 0], [0, 1, 1, 0, 1], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1]]   # '.|.' keeps its bit; haploid never
+    assert alt_first.astype(int).tolist() == [
+        [0] * 5, [1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 1, 0, 0, 0], [0] * 5, [0, 1, 0, 0, 0],
+        [0, 0, 1, 0, 0], [0, 0, 1, 0, 0], [0] * 5, [0, 0, 0, 0, 1]]     # '2|1' is 0|1 for allele 1, 1|0 for 2
+    assert ga.phase_block(0, 1) is None
+    two = read_vcfs([write_vcf(tmp_path / "a", S5, PHASED[:3]), write_vcf(tmp_path / "b", S5, PHASED[3:])],
+                    chunk_rows=2, workers=2, keep_phase=True)
+    for f in ("phased_rows", "phased", "alt_first"):
+        assert np.array_equal(getattr(two, f), getattr(ga, f))
+
+
+def _hail_calls(mt):
+    from genomics.carriers import non_ref_calls
+    df = non_ref_calls(mt).to_pandas()
+    return df.astype({c: str for c in ["participant", "chromosome", "ref", "alt", "genotype"]}).astype(
+        {"position": np.int32, "n_alt": np.int32})
+
+
+def _ours(table):
+    assert [(f.name, str(f.type)) for f in table.schema] == [
+        ("participant", "string"), ("chromosome", "string"), ("position", "int32"), ("ref", "string"),
+        ("alt", "string"), ("genotype", "string"), ("n_alt", "int32")]
+    return table.to_pandas()
+
+
+def test_calls_table_equals_non_ref_calls_hand_made(hl, tmp_path):
+    """Phased, unphased, haploid and multi-allelic calls; files given chrX first (rows sorted by
+    locus as Hail keys them, a min_rep-moved allele included); then a row and sample subset.
+    The MatrixTable is checkpointed first, as the genotype job does: on the lazy split_multi
+    result non_ref_calls lists the rows moved by min_rep (here chr1:362) after all others."""
+    from genomics.genotype_arrays import calls_table
+    from genomics.ingest import import_genotypes
+    paths = [write_vcf(tmp_path / "x", S5, PHASED[5:]), write_vcf(tmp_path / "a", S5, PHASED[:5])]
+    ga = read_vcfs(paths, keep_phase=True)
+    mt = import_genotypes(paths, "GRCh38", min_partitions=1).checkpoint(str(tmp_path / "hand.mt"))
+    ours = _ours(calls_table(ga))
+    pd.testing.assert_frame_equal(ours, _hail_calls(mt))
+    assert set(ours["genotype"]) == {"0/1", "1/1", "0|1", "1|0", "1|1", "1"}
+    rows = ga.variants["position"].isin([200, 360, 362, 500]).to_numpy()
+    cols = [1, 2, 4]
+    sub = mt.filter_rows(hl.literal({200, 360, 362, 500}).contains(mt.old_locus.position))
+    sub = sub.filter_cols(hl.literal({S5[i] for i in cols}).contains(sub.s))
+    pd.testing.assert_frame_equal(_ours(calls_table(ga, rows, cols)), _hail_calls(sub))
+    # without phase every diploid call is written unphased
+    unphased = _ours(calls_table(read_vcfs(paths)))
+    assert unphased["genotype"].tolist() == ours["genotype"].str.replace("|", "/").str.replace("1/0", "0/1").tolist()
+
+
+def _key_table(hl, v):
+    ht = hl.Table.from_pandas(pd.DataFrame({"contig": v["contig"].astype(str), "position": v["position"].astype(int),
+                                            "ref": v["ref"], "alt": v["alt"]}))
+    return ht.key_by(locus=hl.locus(ht.contig, hl.int32(ht.position), "GRCh38"), alleles=[ht.ref, ht.alt])
+
+
+@pytest.fixture(scope="module")
+def cohort_arrays(cohort_dir):
+    vcfs = sorted(str(p) for p in (cohort_dir / "genotypes").glob("*.vcf.gz"))
+    return read_vcfs(vcfs, workers=2, keep_phase=True)
+
+
+def test_calls_table_equals_non_ref_calls_on_cohort(hl, cohort_mt, cohort_arrays):
+    from genomics.genotype_arrays import calls_table
+    ga = cohort_arrays
+    v = ga.variants
+    assert not v.duplicated(["contig", "position", "ref", "alt"]).any()
+    rows = (np.arange(len(v)) % 23 == 0) | v["was_split"].to_numpy()
+    cols = np.arange(0, len(ga.samples), 5)
+    mt = cohort_mt.semi_join_rows(_key_table(hl, v[rows]))
+    mt = mt.filter_cols(hl.literal({ga.samples[i] for i in cols}).contains(mt.s))
+    want = _hail_calls(mt)
+    got = _ours(calls_table(ga, rows, cols))
+    assert len(got) > 10_000 and set(got["chromosome"]) == {"chr1", "chr2", "chrX"}
+    assert {"0/1", "1/1", "1"} <= set(got["genotype"])
+    pd.testing.assert_frame_equal(got, want)
+
+
+# --------------------------------------------------------------------------------------------
+# LD pruning (genomics.ld_prune) against hl.ld_prune
+
+
+def _greedy_reference(gt, pos, contig, r2, window):
+    """Hail's local pruning, one variant at a time."""
+    from genomics.ld_prune import standardize_stats
+    usable, mean, rec = standardize_stats(gt)
+    z = np.where(gt >= 0, (gt - mean[:, None]) * rec[:, None], 0.0)
+    kept = []
+    for i in np.flatnonzero(usable):
+        ok = True
+        for j in reversed(kept):
+            if contig[j] != contig[i] or pos[i] - pos[j] > window:
+                break
+            if (z[i] @ z[j]) ** 2 >= r2:
+                ok = False
+                break
+        if ok:
+            kept.append(i)
+    out = np.zeros(len(gt), bool)
+    out[kept] = True
+    return out
+
+
+def test_ld_prune_greedy_across_blocks():
+    """Block boundaries, window edges (inclusive), contig changes, missing calls, monomorphic
+    rows: the same set as the one-variant-at-a-time definition."""
+    from genomics.ld_prune import ld_prune
+    rng = np.random.default_rng(3)
+    n, m = 120, 400
+    rows = []
+    for i in range(m):                       # correlated runs: each row copies the last with noise
+        if i % 37 == 0:
+            base = rng.random((n, 2)) < rng.uniform(0.05, 0.5)
+        flip = rng.random((n, 2)) < 0.08
+        base = base ^ flip
+        rows.append(base.sum(1))
+    gt = np.array(rows, np.int8)
+    gt[rng.random(gt.shape) < 0.05] = -1
+    gt[10] = 0
+    gt[11] = 1
+    pos = np.cumsum(rng.integers(1, 40, m))
+    contig = np.array(["chr1"] * 250 + ["chr2"] * 150)
+    pos[250:] -= pos[250] - 5
+    for window in (0, 60, 300, 10_000):
+        want = _greedy_reference(gt, pos, contig, 0.2, window)
+        for block in (1, 7, 64, 1000):
+            got = ld_prune(gt, pos, contig, r2=0.2, window_bp=window, block_rows=block)
+            assert np.array_equal(got, want), (window, block)
+    assert not ld_prune(gt, pos, contig)[[10, 11]].any()
+    # thresholds 1e-9 either side of a pair's r2: decided by the float64 recheck, not float32
+    from genomics.ld_prune import standardize_stats
+    _, mean, rec = standardize_stats(gt[[20, 21]])
+    z = np.where(gt[[20, 21]] >= 0, (gt[[20, 21]] - mean[:, None]) * rec[:, None], 0.0)
+    r2_pair = float(z[0] @ z[1]) ** 2
+    for thr in (r2_pair - 1e-9, r2_pair + 1e-9):
+        want = _greedy_reference(gt, pos, contig, thr, 10_000)
+        assert np.array_equal(ld_prune(gt, pos, contig, r2=thr, window_bp=10_000, block_rows=16), want)
+    assert _greedy_reference(gt, pos, contig, r2_pair - 1e-9, 10_000)[20:22].tolist() == [True, False]
+    cols = np.arange(0, n, 2)
+    assert np.array_equal(ld_prune(gt, pos, contig, window_bp=300, cols=cols),
+                          _greedy_reference(gt[:, cols], pos, contig, 0.2, 300))
+    with pytest.raises(ValueError, match="consecutive"):
+        ld_prune(gt, pos, np.array(["chr1", "chr2"] * 200))
+
+
+def test_ld_prune_equals_hail(hl, cohort_mt, cohort_arrays):
+    """Common (MAF >= 0.05) autosomal variants, r2 0.2, 500 kb: equal to hl.ld_prune on one
+    partition (its definition; with more partitions Hail's result depends on where they
+    break), and no kept pair within the window in LD."""
+    from genomics import qc_arrays as qa
+    from genomics.genotype_arrays import locus_order
+    from genomics.ld_prune import ld_prune
+    ga = cohort_arrays
+    v = ga.variants
+    order = locus_order(v)
+    counts, _ = qa.count_calls(ga.gt)
+    maf = qa.minor_allele_freq(qa.alt_allele_freq(counts))
+    common = (~v["contig"].isin(["chrX", "chrY", "chrM"]).to_numpy() & (maf >= 0.05))[order]
+    sel = order[common]
+    keep = ld_prune(ga.gt[sel], v["position"].to_numpy()[sel], v["contig"].astype(str).to_numpy()[sel],
+                    r2=0.2, window_bp=500_000)
+    ours = set(_ids(v.iloc[sel[keep]]))
+    mt = cohort_mt.semi_join_rows(_key_table(hl, v.iloc[sel]))
+
+    def hail_ids(m):
+        t = hl.ld_prune(m.GT, r2=0.2, bp_window_size=500_000).key_by()
+        return set(t.select(i=hl.delimit([t.locus.contig, hl.str(t.locus.position), t.alleles[0], t.alleles[1]],
+                                         ":")).i.collect())
+    one = hail_ids(mt.naive_coalesce(1))
+    assert 200 < len(ours) < len(sel) / 2
+    assert ours == one
+    # no kept pair within the window is in LD
+    from genomics.ld_prune import standardize_stats
+    k = sel[keep]
+    g = ga.gt[k]
+    _, mean, rec = standardize_stats(g)
+    z = np.where(g >= 0, (g - mean[:, None]) * rec[:, None], 0.0)
+    p, c = v["position"].to_numpy()[k], v["contig"].astype(str).to_numpy()[k]
+    near = (np.abs(p[:, None] - p[None, :]) <= 500_000) & (c[:, None] == c[None, :])
+    np.fill_diagonal(near, False)
+    assert ((z @ z.T) ** 2)[near].max() < 0.2
+
+
+def _ids(v):
+    return (v["contig"].astype(str) + ":" + v["position"].astype(str) + ":" + v["ref"] + ":" + v["alt"]).tolist()
+
+
+# --------------------------------------------------------------------------------------------
+# sex check (genomics.sex_arrays) against genomics.sex_check.impute_genetic_sex
+
+
+def test_genetic_sex_f_equals_impute_genetic_sex(hl, cohort_mt, cohort_arrays):
+    from genomics.sex_arrays import genetic_sex_f, x_nonpar_rows
+    from genomics.sex_check import impute_genetic_sex
+    ga = cohort_arrays
+    nonpar = x_nonpar_rows(ga.variants)
+    assert 0 < nonpar.sum() < (ga.variants["contig"] == "chrX").sum()          # PAR1 rows too
+    cols = np.arange(0, len(ga.samples), 2)
+    for sub in (None, cols):
+        mt = cohort_mt if sub is None else cohort_mt.filter_cols(
+            hl.literal({ga.samples[i] for i in sub}).contains(cohort_mt.s))
+        want = impute_genetic_sex(mt).to_pandas()
+        got = genetic_sex_f(ga.gt, (ga.haploid_rows, ga.haploid), nonpar, cols=sub)
+        assert want["s"].tolist() == [ga.samples[i] for i in (range(len(ga.samples)) if sub is None else sub)]
+        assert np.all(np.abs(got["f_stat"].to_numpy() - want["f_stat"].to_numpy()) < 1e-9)
+        assert np.array_equal(got["n_x_called"].to_numpy(), want["n_x_called"].to_numpy())
+        assert got["genetic_sex"].tolist() == want["genetic_sex"].tolist()
+        assert {"M", "F"} <= set(got["genetic_sex"])
+    dense = np.zeros(ga.gt.shape, bool)
+    dense[ga.haploid_rows] = ga.haploid
+    assert genetic_sex_f(ga.gt, dense, nonpar).equals(genetic_sex_f(ga.gt, (ga.haploid_rows, ga.haploid), nonpar))
+    assert genetic_sex_f(ga.gt, None, np.zeros(len(ga.gt), bool)) is None
+
+
+# --------------------------------------------------------------------------------------------
+# PLINK 1 binary export (genomics.plink_bed) through hl.import_plink and plink2
+
+
+def _decode_bed(path, n_rows, n):
+    data = np.frombuffer(open(path, "rb").read(), np.uint8)
+    assert data[:3].tolist() == [0x6C, 0x1B, 0x01]
+    b = data[3:].reshape(n_rows, (n + 3) // 4)
+    codes = np.stack([(b >> s) & 3 for s in (0, 2, 4, 6)], axis=2).reshape(n_rows, -1)[:, :n]
+    return np.array([2, -1, 1, 0], np.int8)[codes]           # 00 hom A1 (ALT), 01 missing, 10 het, 11 hom A2
+
+
+def test_write_bed_bytes(tmp_path, small):
+    from genomics.plink_bed import haploid_layout, pack_bed_rows, write_bed
+    assert pack_bed_rows(np.array([[2, -1, 1, 0, 1]], np.int8)).tolist() == [[0b11100100, 0b10]]
+    rows, cols = [0, 2, 5, 6], [4, 0, 3]
+    assert write_bed(str(tmp_path / "s"), small.gt, small.variants, S5, rows, cols,
+                     haploid=(small.haploid_rows, small.haploid), sex=["M", 0, "F", 2, 1]) == 4
+    got = _decode_bed(tmp_path / "s.bed", 4, 3)
+    hap = np.zeros(small.gt.shape, bool)
+    hap[small.haploid_rows] = small.haploid
+    expect = np.where(hap & (small.gt == 1), 2, small.gt)[np.ix_(rows, cols)]   # haploid ALT written 1/1
+    assert np.array_equal(got, expect)
+    bim = pd.read_csv(tmp_path / "s.bim", sep="\t", header=None)
+    assert bim[1].tolist() == ["chr1:100:A:G", "chr1:200:AT:A", "chrX:400:C:T", "chrX:500:C:T"]
+    assert bim[4].tolist() == ["G", "A", "T", "T"] and bim[5].tolist() == ["A", "AT", "C", "C"]
+    fam = pd.read_csv(tmp_path / "s.fam", sep="\t", header=None)
+    assert fam[1].tolist() == ["S5", "S1", "S4"] and fam[4].tolist() == [1, 1, 2]
+    with pytest.raises(ValueError, match="whitespace"):
+        write_bed(str(tmp_path / "t"), small.gt, small.variants, ["S 1", "S2", "S3", "S4", "S5"])
+    # row 5 (chrX 400): S1, S2 haploid; S5's diploid 1|1 would come back haploid 1
+    hap_samples, wrong_n_alt, wrong_ploidy = haploid_layout(small.gt, small.haploid_rows, small.haploid,
+                                                             small.variants["contig"] == "chrX")
+    assert hap_samples.tolist() == [True, True, False, True, True] and (wrong_n_alt, wrong_ploidy) == (1, 1)
+    # only row 6 (chrX 500) non-PAR: row 5's haploid S1 '0' and S2 '1' come back diploid
+    assert haploid_layout(small.gt, small.haploid_rows, small.haploid, [6], cols=[0, 1, 3])[1:] == (1, 2)
+    assert haploid_layout(small.gt, small.haploid_rows, small.haploid, [6], rows=[6], cols=[0, 1, 3])[1:] == (0, 0)
+    assert haploid_layout(small.gt, small.haploid_rows, small.haploid, [5])[1:] == (2, 4)
+
+
+@pytest.fixture(scope="module")
+def cohort_bed(cohort_arrays, tmp_path_factory):
+    """The whole cohort (all contigs) as one .bed in locus order, haploid ALT calls written
+    1/1, the haploid samples' sex male."""
+    from genomics.genotype_arrays import locus_order
+    from genomics.plink_bed import haploid_layout, write_bed
+    from genomics.sex_arrays import x_nonpar_rows
+    ga = cohort_arrays
+    order = locus_order(ga.variants)
+    hap_samples, wrong_n_alt, wrong_ploidy = haploid_layout(ga.gt, ga.haploid_rows, ga.haploid,
+                                                             x_nonpar_rows(ga.variants))
+    assert wrong_n_alt == wrong_ploidy == 0 and 0 < hap_samples.sum() < len(ga.samples)
+    prefix = str(tmp_path_factory.mktemp("bed") / "cohort")
+    write_bed(prefix, ga.gt, ga.variants, ga.samples, rows=order, haploid=(ga.haploid_rows, ga.haploid),
+              sex=np.where(hap_samples, 1, 0))
+    return prefix, order
+
+
+def test_write_bed_round_trip_through_import_plink(hl, cohort_arrays, cohort_bed):
+    """import_plink (a2_reference) + restore_haploid: the same variants, samples and, call by
+    call, the same n_alt_alleles and ploidy as the matrix. Calls are compared through two
+    random-weight sums per variant, exact in int64 (a difference passes with chance ~2^-62)."""
+    from genomics.plink_bed import restore_haploid, variant_ids
+    ga = cohort_arrays
+    prefix, order = cohort_bed
+    mt = hl.import_plink(prefix + ".bed", prefix + ".bim", prefix + ".fam", reference_genome="GRCh38",
+                         a2_reference=True)
+    mt = restore_haploid(mt, ~mt.is_female, mt.locus.in_x_nonpar())
+    w = np.random.default_rng(5).integers(1, 2 ** 31, size=(len(ga.samples), 2))
+    mt = mt.add_col_index()
+    code = hl.or_else(mt.GT.n_alt_alleles() + 1 + 4 * hl.int(mt.GT.ploidy == 1), 0)
+    rows = mt.select_rows(mt.rsid,
+                          h=hl.agg.array_sum(hl.literal(w.tolist())[hl.int32(mt.col_idx)] * hl.int64(code)),
+                          n_alt=hl.agg.sum(hl.or_else(mt.GT.n_alt_alleles(), 0))).rows().to_pandas()
+    v = ga.variants.iloc[order]
+    assert rows["rsid"].tolist() == variant_ids(v).tolist()
+    assert rows["alleles"].map(list).tolist() == [[r, a] for r, a in zip(v["ref"], v["alt"])]
+    assert mt.s.collect() == ga.samples
+    hap = np.zeros(ga.gt.shape, np.int64)
+    hap[ga.haploid_rows] = ga.haploid
+    want = ((ga.gt.astype(np.int64) + 1 + 4 * hap) @ w)[order]
+    assert np.array_equal(np.array(rows["h"].tolist()), want)
+    assert np.array_equal(rows["n_alt"].to_numpy(), np.where(ga.gt > 0, ga.gt, 0).sum(1)[order])
+    assert (v["contig"] == "chrX").any() and hap.any()
+
+
+@needs_plink
+def test_write_bed_read_by_plink2_as_the_vcf(cohort, cohort_bed):
+    """plink2 --bfile on the .bed counts the same ALT alleles as plink2 on the VCFs (autosomes,
+    the biallelic records)."""
+    prefix, _ = cohort_bed
+    work = cohort["work"]
+    run("--pfile", "all", "--autosome", "--freq", "counts", "--out", "vcf_freq", cwd=work)
+    run("--bfile", prefix, "--autosome", "--freq", "counts", "--out", "bed_freq", cwd=work)
+    vcf = read_table(work / "vcf_freq.acount").set_index("ID")
+    bed = read_table(work / "bed_freq.acount").set_index("ID")
+    assert bed.index.is_unique and len(bed) > len(vcf) > 10_000      # the .bed has the split rows too
+    bed = bed.loc[vcf.index]
+    assert (bed["ALT"] == vcf["ALT"]).all() and (bed["REF"] == vcf["REF"]).all()
+    assert np.array_equal(bed["ALT_CTS"].to_numpy(), vcf["ALT_CTS"].to_numpy())
+    assert np.array_equal(bed["OBS_CT"].to_numpy(), vcf["OBS_CT"].to_numpy())
