@@ -51,7 +51,7 @@ from deltalake import DeltaTable, Schema
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
-__all__ = ["CALLS_SCHEMA", "write_genotype_calls", "write_calls_table", "write_calls_by_participant", "open_calls_dataset",
+__all__ = ["CALLS_SCHEMA", "write_genotype_calls", "write_calls_tables", "write_calls_by_participant", "open_calls_dataset",
            "commit_staged_calls",
            "staged_chromosomes", "layout_summary"]
 
@@ -105,25 +105,32 @@ def write_genotype_calls(lake, calls_ht, name: str = "genotype_calls", row_group
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_calls_table(lake, calls: pa.Table, name: str = "genotype_calls", row_group_size: int = ROW_GROUP_SIZE,
-                      target_file_size: int = TARGET_FILE_SIZE) -> int:
-    """``write_genotype_calls`` for calls already in Arrow (``genomics.genotype_arrays.calls_table``):
-    sorted by (chromosome, position, ref, alt, participant), staged one Parquet file per
-    chromosome, laid out and committed as ONE Delta version; returns it."""
-    missing = [c for c in CALLS_SCHEMA.names if c not in calls.column_names]
-    if missing:
-        raise ValueError(f"write_calls_table: the calls lack {missing}")
-    calls = calls.select(CALLS_SCHEMA.names).cast(CALLS_SCHEMA).sort_by([(c, "ascending") for c in SORT_COLUMNS])
-    if getattr(lake, "engine", None) == "delta-spark":
-        return lake.write(name, calls.to_pandas(), partition_by=[PARTITION])
+def write_calls_tables(lake, tables, name: str = "genotype_calls", row_group_size: int = ROW_GROUP_SIZE,
+                       target_file_size: int = TARGET_FILE_SIZE) -> int:
+    """``write_genotype_calls`` for calls already in Arrow (``genomics.genotype_arrays.calls_table``),
+    given as an iterable of tables, each holding whole chromosomes (so one chromosome at a time
+    need be in memory): each is sorted by (chromosome, position, ref, alt, participant) and
+    staged, then all are laid out and committed as ONE Delta version, which is returned."""
     staging = f"{lake.root}/_staging/{name}-{uuid.uuid4().hex}"
+    spark_parts = []
     try:
-        chroms = calls.column(PARTITION)
-        for chrom in pc.unique(chroms).to_pylist():
-            part = calls.filter(pc.equal(chroms, chrom)).drop([PARTITION])
-            folder = os.path.join(staging, f"{PARTITION}={urllib.parse.quote(chrom, safe='')}")
-            os.makedirs(folder, exist_ok=True)
-            pq.write_table(part, os.path.join(folder, "part-0.parquet"), row_group_size=row_group_size)
+        for k, calls in enumerate(tables):
+            missing = [c for c in CALLS_SCHEMA.names if c not in calls.column_names]
+            if missing:
+                raise ValueError(f"write_calls_tables: the calls lack {missing}")
+            calls = calls.select(CALLS_SCHEMA.names).cast(CALLS_SCHEMA).sort_by([(c, "ascending") for c in SORT_COLUMNS])
+            if getattr(lake, "engine", None) == "delta-spark":
+                spark_parts.append(calls.to_pandas())
+                continue
+            chroms = calls.column(PARTITION)
+            for chrom in pc.unique(chroms).to_pylist():
+                part = calls.filter(pc.equal(chroms, chrom)).drop([PARTITION])
+                folder = os.path.join(staging, f"{PARTITION}={urllib.parse.quote(chrom, safe='')}")
+                os.makedirs(folder, exist_ok=True)
+                pq.write_table(part, os.path.join(folder, f"part-{k:05d}.parquet"), row_group_size=row_group_size)
+        if getattr(lake, "engine", None) == "delta-spark":
+            import pandas as pd
+            return lake.write(name, pd.concat(spark_parts, ignore_index=True), partition_by=[PARTITION])
         return commit_staged_calls(lake.path(name), staging, row_group_size, target_file_size)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -75,7 +75,8 @@ def run(ctx, args):
     pre = qa.variant_filters(qa.counts_over(gt, keep, *hap, all_counts=all_counts), all_counts,
                              geno=1 - q["variant_call_rate"], maf=p["min_maf"], hwe=0.0)
     common = loci.autosome & pre["pass_call_rate"] & (pre["maf"] >= p["min_maf"])
-    kin_rows = np.flatnonzero(common)
+    from genomics.genotype_arrays import locus_order
+    kin_rows = locus_order(ga.variants, common)       # sorted by locus, as LD pruning needs
     from genomics.ld_prune import ld_prune
     pruned = ld_prune(gt[kin_rows][:, keep], loci.position[kin_rows], loci.contig[kin_rows],
                       r2=p["ld_r2"], window_bp=p["ld_window_bp"])
@@ -151,8 +152,10 @@ def run(ctx, args):
     # carrier queries: the non-reference calls of the QC-passed genotypes, chromosome-partitioned
     if cfg["carriers"]["genotype_calls"]:
         from genomics.genotype_arrays import calls_table
-        from jobs.carriers_io import write_calls_by_participant, write_calls_table
-        version = write_calls_table(ctx.lake, calls_table(ga, rows, passed))
+        from jobs.carriers_io import write_calls_by_participant, write_calls_tables
+        by_contig = (calls_table(ga, rows[loci.contig[rows] == contig], passed)
+                     for contig in pd.unique(loci.contig[rows]))
+        version = write_calls_tables(ctx.lake, by_contig)
         ctx.outputs.append({"kind": "delta", "name": "genotype_calls", "version": version})
         ctx.log(f"genotype_calls written (version {version})")
         if cfg["carriers"]["by_participant"]:
