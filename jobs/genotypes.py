@@ -210,18 +210,27 @@ def _read_genotypes(prep, keep_phase: bool):
     from genomics.errors import InputDataError
     from genomics.genotype_arrays import read_vcfs
     from genomics.vcf_checks import find_first_problem
+    failure = None
     try:
-        return read_vcfs(prep.paths, workers=2, contig_recoding=prep.contig_recoding, keep_phase=keep_phase)
-    except Exception:
-        for path in prep.paths:
-            found = find_first_problem(path)
-            if found is not None:
-                src = prep.source_of.get(path, path)
-                problem = found[1]
-                if src != path and src.lower().endswith(".bcf"):
-                    problem += " (line numbers count the VCF text converted from this BCF)"
-                raise InputDataError(src, problem, line=found[0]) from None
-        raise
+        ga = read_vcfs(prep.paths, workers=2, contig_recoding=prep.contig_recoding, keep_phase=keep_phase)
+        # what htslib reads without complaint but Hail and the VCF spec refuse: POS < 1, REF empty
+        v = ga.variants
+        if not ((v["position"] < 1) | v["ref"].astype(str).isin(["", "."])).any():
+            return ga
+    except Exception as e:      # htslib's parse errors: find the line ourselves
+        failure = e
+    for path in prep.paths:
+        found = find_first_problem(path)
+        if found is not None:
+            src = prep.source_of.get(path, path)
+            problem = found[1]
+            if src != path and src.lower().endswith(".bcf"):
+                problem += " (line numbers count the VCF text converted from this BCF)"
+            raise InputDataError(src, problem, line=found[0]) from None
+    if failure is not None:
+        raise failure
+    raise InputDataError(prep.source_of.get(prep.paths[0], prep.paths[0]),
+                         "a record with POS < 1 or an empty REF")
 
 
 def _take_rows(ga, mask: np.ndarray):

@@ -117,6 +117,29 @@ def test_hwe_in_a_subset_matches_plink_keep(pgen, biallelic_mt, cohort_dir):
     assert np.allclose(p[ok], ref.loc[ok, "MIDP"], rtol=1e-4, atol=1e-12)
 
 
+def test_numpy_hwe_in_a_subset_matches_plink_keep(pgen, cohort_dir):
+    """The genotype job's HWE step (``qc_arrays.counts_over`` on the subset's columns, then
+    ``variant_filters``) keeps exactly what PLINK 2 keeps with --keep <subset> --hwe midp."""
+    from genomics import qc_arrays as qa
+    from genomics.genotype_arrays import read_vcfs
+    ga = read_vcfs(sorted(str(p) for p in (cohort_dir / "genotypes").glob("*.vcf.gz")), workers=2)
+    truth = pd.read_csv(cohort_dir / "sample_truth.tsv", sep="\t")
+    cols = np.isin(ga.samples, truth.loc[truth["population"] == 0, "sample_id"])
+    hap = (ga.haploid_rows, ga.haploid)
+    all_counts, _ = qa.count_calls(ga.gt, *hap)
+    sub = qa.counts_over(ga.gt, cols, *hap, all_counts=all_counts)
+    vf = qa.variant_filters(sub, sub, geno=1.0, maf=0.0, hwe=THR["hwe_p"])
+    v = ga.variants.assign(chromosome=ga.variants["contig"].astype(str), ref=ga.variants["ref"].astype(str),
+                           alt=ga.variants["alt"].astype(str), pass_hwe=vf["pass_hwe"])
+    v = v[~v["was_split"] & ~v["chromosome"].isin(["chrX", "chrY", "chrM"])]
+    pd.DataFrame({"#IID": np.asarray(ga.samples)[cols]}).to_csv(pgen / "hwe_keep_np.txt", sep="\t", index=False)
+    run("--pfile", "all", "--keep", "hwe_keep_np.txt", "--autosome", "--hwe", THR["hwe_p"], "midp",
+        "--write-snplist", "allow-dups", "--out", "hwe_subset_np", cwd=pgen)
+    kept = read_list(pgen / "hwe_subset_np.snplist")
+    assert kept == set(vid(v[v["pass_hwe"]]))
+    assert len(v) > len(kept)
+
+
 @pytest.fixture(scope="module")
 def common(biallelic_mt, ours):
     import hail as hl
