@@ -93,11 +93,12 @@ def ld_prune(gt: np.ndarray, positions, contigs, r2: float = 0.2, window_bp: int
     keep = np.zeros(m, bool)
     if m == 0:
         return keep
-    change = np.flatnonzero(contigs[1:] != contigs[:-1]) + 1
+    same = contigs[1:] == contigs[:-1]
+    change = np.flatnonzero(~same) + 1
     starts, stops = np.r_[0, change], np.r_[change, m]
     if len(set(contigs[starts].tolist())) != len(starts):
         raise ValueError("ld_prune: the rows of a contig must be consecutive (sort by locus)")
-    if np.any(np.diff(pos)[np.diff(contigs_codes(contigs)) == 0] < 0):
+    if np.any(np.diff(pos)[same] < 0):
         raise ValueError("ld_prune: positions must be sorted within each contig")
     pr = _Pruner(gt, cols, pos, r2, window_bp)
     for a, b in zip(starts, stops):
@@ -107,10 +108,6 @@ def ld_prune(gt: np.ndarray, positions, contigs, r2: float = 0.2, window_bp: int
     if pr.kept_all:
         keep[np.concatenate(pr.kept_all)] = True
     return keep
-
-
-def contigs_codes(contigs: np.ndarray) -> np.ndarray:
-    return np.unique(contigs, return_inverse=True)[1].ravel()
 
 
 class _Pruner:
