@@ -648,3 +648,37 @@ def _phased_codes(ga, rb, cidx, r, c, n_alt, code):
     ph = phased[:, cidx][r, c]
     af = alt_first[:, cidx][r, c]
     return np.where(ph, np.where(n_alt == 2, 4, np.where(af, 3, 2)), code).astype(np.int8)
+
+
+def concat_arrays(parts: list[GenotypeArrays]) -> GenotypeArrays:
+    """Several files' arrays (the same samples, in the same order) as one, rows in the order
+    of ``parts``, as ``read_vcfs`` on all the files would give them: haploid and phase rows
+    and the variants' ``record`` renumbered, counts summed."""
+    if not parts:
+        raise ValueError("concat_arrays: no parts")
+    if len(parts) == 1:
+        return parts[0]
+    samples = list(parts[0].samples)
+    for p in parts[1:]:
+        if list(p.samples) != samples:
+            raise ValueError("concat_arrays: the parts do not have the same samples in the same order")
+    offsets = np.cumsum([0] + [p.gt.shape[0] for p in parts[:-1]])
+    rec0 = np.cumsum([0] + [p.counts.n_records for p in parts[:-1]])
+    variants = pd.concat([p.variants.assign(record=p.variants["record"] + r) for p, r in zip(parts, rec0)],
+                         ignore_index=True)
+    variants["contig"] = variants["contig"].astype(str).astype("category")   # each part had its own categories
+    counts = ReadCounts()
+    for p in parts:
+        for k, v in p.counts.as_dict().items():
+            setattr(counts, k, getattr(counts, k) + v)
+    width = parts[0].haploid.shape[1] if parts[0].haploid.ndim == 2 else len(samples)
+    hap_rows = np.concatenate([p.haploid_rows + o for p, o in zip(parts, offsets)]).astype(np.int64)
+    hap = np.concatenate([p.haploid.reshape(-1, width) for p in parts]).astype(bool)
+    phase = {}
+    if all(p.phased_rows is not None for p in parts):
+        pw = next((p.phased.shape[1] for p in parts if p.phased is not None and p.phased.ndim == 2), (len(samples) + 7) // 8)
+        phase = dict(phased_rows=np.concatenate([p.phased_rows + o for p, o in zip(parts, offsets)]).astype(np.int64),
+                     phased=np.concatenate([p.phased.reshape(-1, pw) for p in parts]).astype(np.uint8),
+                     alt_first=np.concatenate([p.alt_first.reshape(-1, pw) for p in parts]).astype(np.uint8))
+    return GenotypeArrays(samples=samples, variants=variants, gt=np.concatenate([p.gt for p in parts]),
+                          haploid_rows=hap_rows, haploid=hap, counts=counts, **phase)

@@ -1,6 +1,7 @@
 """Genotype job: VCF ingest, QC, relatedness and ancestry.
 
-The VCFs are read once into an int8 alt-allele-count matrix (``genomics.genotype_arrays``) and
+The VCFs are read once into an int8 alt-allele-count matrix (``genomics.genotype_arrays``; one
+``jobs.read_genotypes`` job per input file, which this job combines) and
 every QC step runs on it in numpy (``genomics.qc_arrays``, ``kinship``, ``ancestry``). Hail
 (one JVM) picks the maximal unrelated set and writes the QC-passed MatrixTable
 ``<lake>/genotypes/<cohort>.qc.mt`` that the GWAS and PRS jobs read. Writes the Delta tables
@@ -44,7 +45,11 @@ def run(ctx, args):
     from jobs.session import start_hail
     hl = start_hail(cfg, ctx.job)   # before anything asks Hail for its reference genomes
 
-    ga = _read_genotypes(prep, keep_phase=cfg["carriers"]["genotype_calls"])
+    # each input was read into arrays by its own job (jobs.read_genotypes, scattered by Snakemake)
+    from jobs.read_genotypes import load_arrays
+    work = os.path.join(cfg["results"], "work", "vcf_inputs")
+    ga = load_arrays(cfg, lambda i: read_genotypes(prepare_vcfs([cfg["vcfs"][i]], work, ref_genome),
+                                                   keep_phase=cfg["carriers"]["genotype_calls"]))
     loci = _Loci(ga.variants, ref_genome)
     c = ga.counts
     ctx.log(f"{c.n_records} records: {int((~loci.valid).sum())} rows skipped (contig or position not in {ref_genome}), "
@@ -204,7 +209,7 @@ class _Loci:
         self.y, self.mt = y, mt
 
 
-def _read_genotypes(prep, keep_phase: bool):
+def read_genotypes(prep, keep_phase: bool):
     """``read_vcfs`` on the prepared inputs; a file it cannot parse stops the job with the
     file, the line and the problem (never the line's content)."""
     from genomics.errors import InputDataError

@@ -47,4 +47,14 @@ def append_run(lake, record: dict) -> int:
         row[k] = json.dumps(row[k] or ([] if k != "details" else {}), sort_keys=True, default=str)
     for k in RUN_COLUMNS:
         row[k] = None if row[k] is None else str(row[k])
-    return lake.write(RUNS_TABLE, pd.DataFrame([row], columns=RUN_COLUMNS).astype("string"), mode="append")
+    df = pd.DataFrame([row], columns=RUN_COLUMNS).astype("string")
+    # jobs run in parallel (the per-file reads): an append that loses a commit race is retried
+    import time
+    from deltalake.exceptions import CommitFailedError
+    for attempt in range(8):
+        try:
+            return lake.write(RUNS_TABLE, df, mode="append")
+        except CommitFailedError:
+            if attempt == 7:
+                raise
+            time.sleep(0.2 * (attempt + 1))

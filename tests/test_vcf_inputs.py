@@ -493,11 +493,11 @@ def test_genotype_job_reader_names_the_bad_line(tmp_path, case):
     """A bad record in the middle of a bgzipped file (the header checks pass) stops the genotype
     job's reader with the file, the line and the problem, never the line's content. (htslib
     itself ignores columns beyond the samples and drops a record with an empty ALT.)"""
-    from jobs.genotypes import _read_genotypes
+    from jobs.genotypes import read_genotypes
     text, line = malformed(case)
     src = bgzip(write(tmp_path / "bad.vcf", text), str(tmp_path / "bad.vcf.gz"))
     prep = prepare_vcfs([src], str(tmp_path / "w"), "GRCh38")
     with pytest.raises(InputDataError) as e:
-        _read_genotypes(prep, keep_phase=True)
+        read_genotypes(prep, keep_phase=True)
     assert e.value.path == src and e.value.line == line and PROBLEMS[case] in e.value.problem
     assert "SECRET" not in str(e.value) and e.value.__suppress_context__

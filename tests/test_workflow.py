@@ -16,7 +16,7 @@ import yaml
 from jobs.lake import open_lake
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JOBS = ["genotypes", "phenotypes", "cohort", "gwas", "prs", "risk", "reports", "summary"]
+JOBS = ["read_genotypes", "genotypes", "phenotypes", "cohort", "gwas", "prs", "risk", "reports", "summary"]
 
 
 def make_config(cohort_dir, results, **over):
@@ -77,6 +77,8 @@ def test_phenotype_counts_reconcile(run, cohort_dir):
 def test_every_job_is_in_the_lineage(run):
     runs = run["lake"].read("runs")
     assert set(runs["job"]) == set(JOBS) and (runs["status"] == "succeeded").all()
+    n_vcfs = len(yaml.safe_load(open(run["config"]))["vcfs"])
+    assert (runs["job"] == "read_genotypes").sum() == n_vcfs           # one read per input file
     assert runs["workflow_run_id"].nunique() == 1 and runs["config_hash"].nunique() == 1
     gw = json.loads(runs.loc[runs["job"] == "genotypes", "inputs"].iloc[0])
     assert all(i["checksum"].startswith("sha256:") for i in gw if i["kind"] == "file")

@@ -22,9 +22,27 @@ if "example_cohort" in config:
         shell: "{PY} -m jobs.simulate {params.args} > {log} 2>&1"
 
 
+rule read_genotypes:
+    # one job per input VCF (a file per chromosome reads in parallel), combined by `genotypes`
+    input:
+        vcf=lambda wc: config["vcfs"][int(wc.i)],
+        phenotypes=os.path.join(STAMPS, "phenotypes.json"),   # the runs table exists before parallel appends
+    output:
+        stamp=os.path.join(STAMPS, "read_genotypes", "{i}.json"),
+    wildcard_constraints:
+        i=r"\d+",
+    threads: 1
+    resources:
+        mem_mb=4000,
+    log: os.path.join(LOGS, "read_genotypes_{i}.log"),
+    benchmark: os.path.join(BENCH, "read_genotypes_{i}.tsv"),
+    shell: job("read_genotypes") + " --vcf-index {wildcards.i} --stamp {output.stamp} > {log} 2>&1"
+
+
 rule genotypes:
     input:
         vcfs=config["vcfs"],
+        arrays=expand(os.path.join(STAMPS, "read_genotypes", "{i}.json"), i=range(len(config["vcfs"]))),
         phenotypes=os.path.join(STAMPS, "phenotypes.json"),
     output:
         stamp=os.path.join(STAMPS, "genotypes.json"),

@@ -1,0 +1,98 @@
+"""Read one input VCF into genotype arrays (the genotype job's scatter step, one per file).
+
+``python -m jobs.read_genotypes --configfile C --vcf-index I`` reads ``vcfs[I]`` (after the
+same preparation as the genotype job: BCF / plain gzip converted, contigs recoded) with
+``genomics.genotype_arrays.read_vcfs`` and saves the arrays under
+``<results>/work/genotype_arrays/<I>/`` (``.npy`` files, the variants as Parquet, a JSON of the
+samples and counts). The genotype job then combines the files' arrays in the config's order,
+so Snakemake reads the files in parallel (locally two at a time, on a cluster each on its own
+node) and the QC job never parses a VCF.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+
+from jobs.runtime import base_parser, run_job
+
+ARRAYS = ("gt", "haploid_rows", "haploid", "phased_rows", "phased", "alt_first")
+
+
+def build_parser():
+    p = base_parser("Read one VCF into genotype arrays.")
+    p.add_argument("--vcf-index", type=int, required=True, help="position of the file in the config's vcfs")
+    return p
+
+
+def arrays_dir(config: dict, index: int) -> str:
+    return os.path.join(config["results"], "work", "genotype_arrays", str(index))
+
+
+def run(ctx, args):
+    from genomics.vcf_inputs import prepare_vcfs
+    from jobs.genotypes import read_genotypes
+    cfg = ctx.config
+    if not 0 <= args.vcf_index < len(cfg["vcfs"]):
+        raise ValueError(f"--vcf-index {args.vcf_index}: the config lists {len(cfg['vcfs'])} VCFs")
+    vcf = cfg["vcfs"][args.vcf_index]
+    ctx.input_file(vcf)
+    prep = prepare_vcfs([vcf], os.path.join(cfg["results"], "work", "vcf_inputs"), cfg["reference_genome"])
+    ga = read_genotypes(prep, keep_phase=cfg["carriers"]["genotype_calls"])
+    out = arrays_dir(cfg, args.vcf_index)
+    tmp = out + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    for name in ARRAYS:
+        value = getattr(ga, name)
+        if value is not None:
+            np.save(os.path.join(tmp, f"{name}.npy"), value)
+    ga.variants.to_parquet(os.path.join(tmp, "variants.parquet"))
+    with open(os.path.join(tmp, "meta.json"), "w") as fh:
+        json.dump({"samples": list(ga.samples), "counts": ga.counts.as_dict(), "source": vcf,
+                   "stat": _stat(vcf), "keep_phase": bool(cfg["carriers"]["genotype_calls"])}, fh)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)                       # all or nothing
+    ctx.output_path(out, "genotype_arrays")
+    ctx.log(f"read {ga.gt.shape[0]} variants x {ga.gt.shape[1]} samples from input {args.vcf_index}")
+    ctx.details["read"] = ga.counts.as_dict()
+
+
+def _stat(path: str) -> list:
+    st = os.stat(path)
+    return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
+
+
+def load_arrays(config: dict, read_one):
+    """Every input file's arrays, combined in the config's order: the saved ones where they were
+    read from the same file (path, size, modification time) with the same settings, else
+    ``read_one(index)`` reads the file now (so the genotype job also runs on its own)."""
+    import pandas as pd
+    from genomics.genotype_arrays import GenotypeArrays, ReadCounts, concat_arrays
+    parts = []
+    for i, vcf in enumerate(config["vcfs"]):
+        d = arrays_dir(config, i)
+        meta = None
+        if os.path.exists(os.path.join(d, "meta.json")):
+            with open(os.path.join(d, "meta.json")) as fh:
+                meta = json.load(fh)
+        if (meta is None or meta.get("source") != vcf or meta.get("stat") != _stat(vcf)
+                or meta.get("keep_phase") != bool(config["carriers"]["genotype_calls"])):
+            parts.append(read_one(i))
+            continue
+        loaded = {name: np.load(os.path.join(d, f"{name}.npy")) if os.path.exists(os.path.join(d, f"{name}.npy"))
+                  else None for name in ARRAYS}
+        parts.append(GenotypeArrays(samples=meta["samples"], variants=pd.read_parquet(os.path.join(d, "variants.parquet")),
+                                    counts=ReadCounts(**meta["counts"]), **loaded))
+    return concat_arrays(parts)
+
+
+def main(argv=None) -> int:
+    return run_job("read_genotypes", run, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
