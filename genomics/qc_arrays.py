@@ -361,15 +361,17 @@ def sample_genotype_counts(gt: np.ndarray, haploid_rows: np.ndarray | None = Non
 
 
 def variant_filters(counts: CallCounts, hwe_counts: CallCounts, *, geno: float, maf: float,
-                    hwe: float, hwe_variants: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """``--geno``, ``--maf`` over ``counts`` and ``--hwe midp`` over ``hwe_counts`` (diploid
-    calls of the HWE subset; may be ``counts`` itself): call_rate, alt_af, maf, p_hwe and the
-    pass flags, with PLINK's thresholds (module docstring)."""
+                    hwe: float, hwe_variants: np.ndarray | None = None, mac: int = 0) -> dict[str, np.ndarray]:
+    """``--geno``, ``--maf`` (and ``--mac``: minor allele count, haploid calls counting one
+    allele) over ``counts`` and ``--hwe midp`` over ``hwe_counts`` (diploid calls of the HWE
+    subset; may be ``counts`` itself): call_rate, alt_af, maf, mac, p_hwe and the pass flags,
+    with PLINK's thresholds (module docstring)."""
     m = len(counts.n_missing)
     pass_geno = counts.n_missing <= max_missing(counts.n_samples, geno)
     af = alt_allele_freq(counts)
     mf = minor_allele_freq(af)
-    pass_maf = ~(mf < maf * (1 - SMALL_EPSILON))
+    minor_count = np.minimum(counts.alt_allele_count, counts.allele_number - counts.alt_allele_count)
+    pass_maf = ~(mf < maf * (1 - SMALL_EPSILON)) & (minor_count >= mac)
     p = np.full(m, np.nan)
     test = (hwe_counts.hom_ref + hwe_counts.het + hwe_counts.hom_alt) > 0
     if hwe_variants is not None:
@@ -377,6 +379,6 @@ def variant_filters(counts: CallCounts, hwe_counts: CallCounts, *, geno: float, 
     idx = np.flatnonzero(test)
     p[idx] = hwe_midp(hwe_counts.het[idx], hwe_counts.hom_ref[idx], hwe_counts.hom_alt[idx])
     pass_hwe = ~(p < np.exp(np.log(hwe) * (1 + SMALL_EPSILON))) if hwe > 0 else np.ones(m, bool)
-    return {"call_rate": call_rate(counts), "alt_af": af, "maf": mf, "p_hwe": p,
+    return {"call_rate": call_rate(counts), "alt_af": af, "maf": mf, "mac": minor_count, "p_hwe": p,
             "n_called": counts.n_called, "pass_call_rate": pass_geno, "pass_maf": pass_maf,
             "pass_hwe": pass_hwe, "qc_pass": pass_geno & pass_maf & pass_hwe}

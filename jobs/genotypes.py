@@ -144,7 +144,7 @@ def run(ctx, args):
     hwe_cols = passed if hwe_ids is None else passed & np.isin(samples, list(hwe_ids))
     hwe_counts = counts if hwe_ids is None else qa.counts_over(gt, hwe_cols, *hap, all_counts=all_counts)
     vq = qa.variant_filters(counts, hwe_counts, geno=1 - q["variant_call_rate"], maf=q["maf"], hwe=q["hwe_p"],
-                            hwe_variants=~(loci.y | loci.mt))
+                            hwe_variants=~(loci.y | loci.mt), mac=q["mac"])
     steps += _variant_steps(vq, q)
     for st in steps:
         ctx.log(f"QC {st['step']:<24} {st['unit']:<8} removed {st['removed']:>7}, remaining {st['remaining']:>8}")
@@ -173,7 +173,7 @@ def run(ctx, args):
         {"chromosome": str, "ref": str, "alt": str})
     v = v.assign(position=v["position"].astype("int32"),
                  variant_id=v["chromosome"] + ":" + v["position"].astype(str) + ":" + v["ref"] + ":" + v["alt"],
-                 **{k: vq[k] for k in ["call_rate", "alt_af", "maf", "p_hwe", "n_called", "pass_call_rate",
+                 **{k: vq[k] for k in ["call_rate", "alt_af", "maf", "mac", "p_hwe", "n_called", "pass_call_rate",
                                        "pass_maf", "pass_hwe", "qc_pass"]})
     ctx.write_table("variant_qc", v)
     ctx.write_table("pcs", pcs_df[pcs_df["s"].isin(set(s.loc[s["qc_pass"], "s"]))].reset_index(drop=True))

@@ -140,6 +140,21 @@ def test_numpy_hwe_in_a_subset_matches_plink_keep(pgen, cohort_dir):
     assert len(v) > len(kept)
 
 
+def test_numpy_mac_matches_plink_mac(pgen, cohort_dir):
+    """qc.mac: the minor allele count filter keeps exactly what plink2 --mac keeps."""
+    from genomics import qc_arrays as qa
+    from genomics.genotype_arrays import read_vcfs
+    ga = read_vcfs(sorted(str(p) for p in (cohort_dir / "genotypes").glob("*.vcf.gz")), workers=2)
+    counts, _ = qa.count_calls(ga.gt, ga.haploid_rows, ga.haploid)
+    vf = qa.variant_filters(counts, counts, geno=1.0, maf=0.0, hwe=0.0, mac=20)
+    v = ga.variants.assign(chromosome=ga.variants["contig"].astype(str), ref=ga.variants["ref"].astype(str),
+                           alt=ga.variants["alt"].astype(str), keep=vf["pass_maf"])
+    v = v[~v["was_split"] & ~v["chromosome"].isin(["chrX", "chrY", "chrM"])]
+    run("--pfile", "all", "--autosome", "--mac", 20, "--write-snplist", "allow-dups", "--out", "mac", cwd=pgen)
+    kept = read_list(pgen / "mac.snplist")
+    assert kept == set(vid(v[v["keep"]])) and len(v) > len(kept)
+
+
 @pytest.fixture(scope="module")
 def common(biallelic_mt, ours):
     import hail as hl
