@@ -252,27 +252,16 @@ def main(argv=None) -> int:
     path = os.path.join(args.out, "ingest_qc_fast.tsv")
     t.to_csv(path, sep="\t", index=False)
 
-    s = [
-        {"tool": "plink2", "step": f"import {len(vcfs)} VCFs (--max-alleles 2, --make-pgen)", "seconds": pl["step_s"]["import"]},
-        {"tool": "plink2", "step": "--pmerge-list", "seconds": pl["step_s"]["merge"]},
-        {"tool": "plink2", "step": "--mind --geno --maf --hwe midp, --make-pgen", "seconds": pl["step_s"]["qc"]},
+    s = base.plink_step_rows(pl, len(vcfs), "--mind --geno --maf --hwe midp") + [
         {"tool": "numpy", "step": "python start + imports", "seconds": npr["t_import"] - npr["t_launch"]},
         {"tool": "numpy", "step": "in-process: read_vcfs (cyvcf2 parse + counts matrix)", "seconds": npr["parse_s"]},
         {"tool": "numpy", "step": "in-process: qc_arrays.filter (--mind/--geno/--hwe/--maf)", "seconds": npr["qc_s"]},
         {"tool": "numpy", "step": "in-process: write kept samples, variants, matrix", "seconds": npr["write_s"]},
         {"tool": "numpy", "step": "after: process exit", "seconds": npr["wall_s"] - (npr["t_end"] - npr["t_launch"])},
     ]
-    st = pd.DataFrame(s)
-    st["seconds"] = st["seconds"].round(2)
-    tot = {"plink2": pl["wall_s"], "numpy": npr["wall_s"]}
-    st["share_of_whole"] = [f"{100 * r.seconds / tot[r.tool]:.0f}%" for r in st.itertuples()]
-    st.to_csv(os.path.join(args.out, "ingest_qc_fast.steps.tsv"), sep="\t", index=False)
-
-    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 60):
-        print(t.to_string(index=False))
-        print()
-        print(st.to_string(index=False))
-    print()
+    st = base.write_steps_table(s, {"plink2": pl["wall_s"], "numpy": npr["wall_s"]},
+                                os.path.join(args.out, "ingest_qc_fast.steps.tsv"), 2)
+    base.print_tables(t, st, 60)
     print("numpy QC steps: " + "; ".join(f"{x['step']} ({x['unit']}) -{x['removed']} -> {x['remaining']}"
                                          for x in npr["steps"]))
     print("PLINK 2 qc log: " + " | ".join(pl["qc_log"]))

@@ -162,6 +162,33 @@ def add_run_columns(t, runs: list[dict], samples_agree: bool, variants_agree: bo
         t[c] = [r[c] for r in runs]
 
 
+def plink_step_rows(pl: dict, n_vcfs: int, qc_flags: str) -> list[dict]:
+    """Where PLINK 2's time went (the three commands), as step-table rows."""
+    return [{"tool": "plink2", "step": f"import {n_vcfs} VCFs (--max-alleles 2, --make-pgen)", "seconds": pl["step_s"]["import"]},
+            {"tool": "plink2", "step": "--pmerge-list", "seconds": pl["step_s"]["merge"]},
+            {"tool": "plink2", "step": f"{qc_flags}, --make-pgen", "seconds": pl["step_s"]["qc"]}]
+
+
+def write_steps_table(rows: list[dict], totals: dict, path: str, digits: int):
+    """The step table with each step's share of its tool's whole-process time, written to
+    ``path`` (TSV) and returned."""
+    import pandas as pd
+    st = pd.DataFrame(rows)
+    st["seconds"] = st["seconds"].round(digits)
+    st["share_of_whole"] = [f"{100 * r.seconds / totals[r.tool]:.0f}%" for r in st.itertuples()]
+    st.to_csv(path, sep="\t", index=False)
+    return st
+
+
+def print_tables(t, st, colwidth: int) -> None:
+    import pandas as pd
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", colwidth):
+        print(t.to_string(index=False))
+        print()
+        print(st.to_string(index=False))
+    print()
+
+
 def log(msg: str) -> None:
     print(f"[bench +{time.time() - _T_SCRIPT:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
@@ -450,10 +477,7 @@ def main(argv=None) -> int:
     path = os.path.join(args.out, "ingest_qc_vs_plink.tsv")
     t.to_csv(path, sep="\t", index=False)
 
-    s = [
-        {"tool": "plink2", "step": f"import {len(vcfs)} VCFs (--max-alleles 2, --make-pgen)", "seconds": pl["step_s"]["import"]},
-        {"tool": "plink2", "step": "--pmerge-list", "seconds": pl["step_s"]["merge"]},
-        {"tool": "plink2", "step": "--mind --geno --maf --hwe, --make-pgen", "seconds": pl["step_s"]["qc"]},
+    s = plink_step_rows(pl, len(vcfs), "--mind --geno --maf --hwe") + [
         {"tool": "genolake", "step": "python start + imports (before prepare_vcfs)", "seconds": gl["t0"] - gl["t_create"]},
         {"tool": "genolake", "step": "imports + prepare_vcfs", "seconds": gl["t_prep"] - gl["t0"]},
         {"tool": "genolake", "step": "start_hail (import hail, JVM, Spark)", "seconds": gl["t_jvm"] - gl["t_prep"]},
@@ -466,17 +490,9 @@ def main(argv=None) -> int:
         {"tool": "genolake", "step": "after: counts + JVM shutdown + process exit",
          "seconds": gl["wall_s"] - (gl["t_end"] - gl["t_create"])},
     ]
-    st = pd.DataFrame(s)
-    st["seconds"] = st["seconds"].round(1)
-    tot = {"plink2": pl["wall_s"], "genolake": gl["wall_s"]}
-    st["share_of_whole"] = [f"{100 * r.seconds / tot[r.tool]:.0f}%" for r in st.itertuples()]
-    st.to_csv(os.path.join(args.out, "ingest_qc_vs_plink.steps.tsv"), sep="\t", index=False)
-
-    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 80):
-        print(t.to_string(index=False))
-        print()
-        print(st.to_string(index=False))
-    print()
+    st = write_steps_table(s, {"plink2": pl["wall_s"], "genolake": gl["wall_s"]},
+                           os.path.join(args.out, "ingest_qc_vs_plink.steps.tsv"), 1)
+    print_tables(t, st, 80)
     print(f"GenoLake QC steps: " + "; ".join(f"{x['step']} ({x['unit']}) -{x['removed']} -> {x['remaining']}"
                                              for x in gl["steps"]))
     print("PLINK 2 qc log: " + " | ".join(pl["qc_log"]))

@@ -36,7 +36,8 @@ def run(ctx, args):
     ref_genome = cfg["reference_genome"]
     # BCF and plain-gzip inputs become bgzipped VCFs (kept between runs); contigs are renamed
     # to the reference's convention as they are read.
-    prep = prepare_vcfs(cfg["vcfs"], os.path.join(cfg["results"], "work", "vcf_inputs"), ref_genome)
+    work = os.path.join(cfg["results"], "work", "vcf_inputs")
+    prep = prepare_vcfs(cfg["vcfs"], work, ref_genome)
     ctx.log(prep.summary())
     for path in cfg["vcfs"]:
         ctx.input_file(path)
@@ -47,16 +48,15 @@ def run(ctx, args):
 
     # each input was read into arrays by its own job (jobs.read_genotypes, scattered by Snakemake)
     from jobs.read_genotypes import load_arrays
-    work = os.path.join(cfg["results"], "work", "vcf_inputs")
     ga = load_arrays(cfg, lambda i: read_genotypes(prepare_vcfs([cfg["vcfs"][i]], work, ref_genome),
                                                    keep_phase=cfg["carriers"]["genotype_calls"]))
     loci = _Loci(ga.variants, ref_genome)
     c = ga.counts
-    ctx.log(f"{c.n_records} records: {int((~loci.valid).sum())} rows skipped (contig or position not in {ref_genome}), "
+    n_invalid = int((~loci.valid).sum())
+    ctx.log(f"{c.n_records} records: {n_invalid} rows skipped (contig or position not in {ref_genome}), "
             f"{c.n_multiallelic} multi-allelic split, "
             f"{c.n_dropped_star + c.n_dropped_symbolic + c.n_dropped_breakend} star/symbolic/breakend alleles and "
             f"{c.n_no_alt} ALT '.' records dropped, {c.n_half_calls} half-calls read as missing")
-    n_invalid = int((~loci.valid).sum())
     if n_invalid:
         ga, loci = _take_rows(ga, loci.valid), _Loci(ga.variants[loci.valid].reset_index(drop=True), ref_genome)
     gt, samples = ga.gt, np.asarray(ga.samples, dtype=object)
@@ -199,13 +199,10 @@ class _Loci:
         self.position = variants["position"].to_numpy(dtype=np.int64)
         lengths = contig.map(ref.lengths).astype(float)
         self.valid = lengths.notna().to_numpy() & (self.position >= 1) & (self.position <= lengths.fillna(0).to_numpy())
+        from genomics.sex_arrays import x_nonpar_rows
         x, y, mt = (np.isin(self.contig, list(cs)) for cs in (ref.x_contigs, ref.y_contigs, ref.mt_contigs))
-        par = np.zeros(len(self.contig), bool)
-        for iv in ref.par:
-            par |= ((self.contig == iv.start.contig) & (self.position >= iv.start.position)
-                    & (self.position < iv.end.position))
         self.autosome = self.valid & ~x & ~y & ~mt
-        self.x_nonpar = x & ~par
+        self.x_nonpar = x_nonpar_rows(variants, ref_genome)
         self.y, self.mt = y, mt
 
 
