@@ -1186,6 +1186,13 @@ def simulate_cohort(spec: CohortSpec, progress: Callable[[str], None] | None = N
     protected = related.copy()
     protected[mismatched] = True
     pheno, dirty = _phenotype_table(spec, sample_ids, reported, age, ldl, cad, ped.dup_of, protected)
+    # clean per-sample values (before any was made missing or dirty); consent_feedback is never
+    # altered by dirty rows (duplicate-id rows copy it), so the first row of each id holds it
+    consent_by_id = pheno.drop_duplicates("sample_id").set_index("sample_id")["consent_feedback"]
+    sample_truth["age"] = age.astype(np.int64)
+    sample_truth["ldl_c"] = ldl.astype(float)
+    sample_truth["cad"] = cad.astype(np.int64)
+    sample_truth["consent_feedback"] = consent_by_id.reindex(sample_ids).to_numpy(dtype=object)
     relatives = pd.DataFrame(
         [(sample_ids[a], sample_ids[b], rel, KINSHIP[rel]) for a, b, rel in ped.pairs],
         columns=RELATIVES_COLUMNS,

@@ -2,18 +2,32 @@
 
     python -m jobs.simulate --out DIR [--n-samples N] [--seed S] [--sequence-length BP]
                             [--chromosomes 1,2] [--contig-prefix chr] [--no-x] [--no-relatives]
+                            [--no-clinical]
 
 Writes (each atomically: temp file in the same folder, then os.replace):
   DIR/genotypes/{contig}.vcf.gz (+ .tbi)  bgzipped, tabix-indexed VCFv4.2 (autosomes, then chrX
                                           unless --no-x: males haploid outside PAR1)
   DIR/phenotypes.csv                      sample_id, sex, age, ldl_c, cad, consent_feedback
   DIR/truth.tsv                           causal variants and effects per trait
-  DIR/sample_truth.tsv                    population, genetic values, cad liability, genetic sex
+  DIR/sample_truth.tsv                    population, genetic values, cad liability, genetic sex,
+                                          and the clean age, ldl_c, cad, consent_feedback
   DIR/dirty_rows.tsv                      phenotype rows that must be quarantined (0-based row)
   DIR/qc_truth.tsv                        injected bad samples / bad variants / HWE violations /
                                           sex-label mismatches (reported_sex, genetic_sex)
   DIR/relatives.tsv                       id1, id2, relationship, expected_kinship (KING scale);
                                           header only with --no-relatives
+  clinical records (skipped with --no-clinical; see phenotypes.simulate_clinical):
+  DIR/clinical/fhir/{Patient,Observation,Condition,Consent}.ndjson
+                                          FHIR R4 bulk-export NDJSON (one resource a line) of
+                                          everyone except every 5th sample; Observation.ndjson
+                                          has one line that is not JSON
+  DIR/clinical/fhir/bundle_NNN.json       FHIR collection Bundles (000, 001, ...) with every
+                                          resource of every 5th sample, 100 people per Bundle
+  DIR/clinical/devices.csv                sample_id, measure, value, unit, time (device readings)
+  DIR/clinical_dirty.tsv                  source, resource_type, key, reason: the clinical
+                                          records that must be quarantined (key: FHIR resource
+                                          id, "line:N" of Observation.ndjson, or the 0-based
+                                          row of devices.csv)
 
 Progress goes to stderr (counts and timings only, never sample IDs or phenotype values).
 """
@@ -24,6 +38,7 @@ import os
 import sys
 import time
 
+import pandas as pd
 import pysam
 
 from genomics.simulation import (
@@ -33,6 +48,7 @@ from genomics.simulation import (
     vcf_header_lines,
     vcf_record_chunks,
 )
+from phenotypes.simulate_clinical import bundle_text, bundles, ndjson_lines, ndjson_text, simulate_clinical
 
 _T0 = time.time()
 # deflate level of the bgzipped VCFs: 4 writes ~2x (autosomes) to ~3.5x (chrX, whose mixed
@@ -66,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not simulate chrX (by default chrX spans the end of PAR1; males haploid outside it)")
     p.add_argument("--no-relatives", action="store_true",
                    help="no duplicate samples, trios or sibling pairs (by default they replace unrelated samples)")
+    p.add_argument("--no-clinical", action="store_true",
+                   help="do not write the clinical records (FHIR resources, device readings)")
     return p
 
 
@@ -96,6 +114,18 @@ def _write_table(df, final: str, sep: str) -> None:
     tmp = _temp_path(final)
     try:
         df.to_csv(tmp, sep=sep, index=False, na_rep="", lineterminator="\n")
+        os.replace(tmp, final)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _write_text(text: str, final: str) -> None:
+    tmp = _temp_path(final)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
         os.replace(tmp, final)
     except BaseException:
         if os.path.exists(tmp):
@@ -151,6 +181,58 @@ def write_cohort(cohort: SimulatedCohort, out: str) -> dict[str, str]:
     return paths
 
 
+def clinical_people(cohort: SimulatedCohort) -> pd.DataFrame:
+    """One row per genotyped sample: sample_id, sex (reported: the genetic sex except for the
+    sex-label mismatches of qc_truth), age, ldl_c, cad (true values), consent_feedback."""
+    st = cohort.sample_truth
+    qc = cohort.qc_truth
+    mm = qc[qc["kind"] == "sex_mismatch"] if len(qc) else qc
+    reported = dict(zip(mm.get("sample_id", []), mm.get("reported_sex", [])))
+    return pd.DataFrame({
+        "sample_id": st["sample_id"].astype(str),
+        "sex": [reported.get(s, g) for s, g in zip(st["sample_id"], st["genetic_sex"])],
+        "age": st["age"].astype("int64"),
+        "ldl_c": st["ldl_c"].astype(float),
+        "cad": st["cad"].astype("int64"),
+        "consent_feedback": st["consent_feedback"].astype(str),
+    })
+
+
+def write_clinical(cohort: SimulatedCohort, out: str) -> dict[str, str]:
+    """Simulate and write the clinical records of ``cohort`` under ``out``; returns {name: path}."""
+    t = time.time()
+    extract = simulate_clinical(clinical_people(cohort), cohort.spec.seed)
+    _log(f"simulated clinical records in {time.time() - t:.1f}s: {len(extract.patients)} patients, "
+         f"{len(extract.observations)} observations, {len(extract.conditions)} conditions, "
+         f"{len(extract.consents)} consents, {len(extract.devices)} device readings, "
+         f"{len(extract.dirty)} dirty records")
+    fhir_dir = os.path.join(out, "clinical", "fhir")
+    os.makedirs(fhir_dir, exist_ok=True)
+    paths: dict[str, str] = {}
+    for rtype, lines in ndjson_lines(extract).items():
+        path = os.path.join(fhir_dir, f"{rtype}.ndjson")
+        _write_text(ndjson_text(lines), path)
+        paths[f"{rtype}.ndjson"] = path
+    written = set()
+    for i, bundle in enumerate(bundles(extract)):
+        name = f"bundle_{i:03d}.json"
+        path = os.path.join(fhir_dir, name)
+        _write_text(bundle_text(bundle), path)
+        paths[name] = path
+        written.add(name)
+    for name in os.listdir(fhir_dir):  # Bundles left over from an earlier, larger run
+        if name.startswith("bundle_") and name.endswith(".json") and name not in written:
+            os.remove(os.path.join(fhir_dir, name))
+    for name, df, sep in (("clinical/devices.csv", extract.devices, ","),
+                          ("clinical_dirty.tsv", extract.dirty, "\t")):
+        path = os.path.join(out, name)
+        _write_table(df, path, sep)
+        paths[name] = path
+    _log(f"wrote clinical records in {time.time() - t:.1f}s: {len(written)} Bundles, "
+         f"{len(extract.bundle_people)} people in Bundles")
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -166,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"simulated {cohort.n_variants} variants in {time.time() - t0:.1f}s")
     t1 = time.time()
     write_cohort(cohort, args.out)
+    if not args.no_clinical:
+        write_clinical(cohort, args.out)
     _log(f"wrote outputs in {time.time() - t1:.1f}s (total {time.time() - t0:.1f}s)")
     return 0
 

@@ -258,7 +258,7 @@ def test_genetic_values_match_truth_effects(cohort):
     by_contig = {ch.contig: ch for ch in cohort.chromosomes}
     st = cohort.sample_truth
     assert list(st.columns) == ["sample_id", "population", "genetic_ldl_c", "genetic_cad", "liability_cad",
-                                "genetic_sex"]
+                                "genetic_sex", "age", "ldl_c", "cad", "consent_feedback"]
     assert st["sample_id"].tolist() == cohort.sample_ids
     assert st["genetic_sex"].tolist() == list(cohort.genetic_sex)
     for trait in ("ldl_c", "cad"):
