@@ -23,6 +23,10 @@ from deltalake.exceptions import TableNotFoundError
 __all__ = ["Lake", "DeltaRsLake", "DeltaSparkLake", "open_lake"]
 
 
+def _sql_str(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
 def _to_arrow(df) -> pa.Table:
     if isinstance(df, pa.Table):
         return df
@@ -48,7 +52,17 @@ class Lake:
     def exists(self, name: str) -> bool: raise NotImplementedError
     def version(self, name: str) -> int: raise NotImplementedError
     def write(self, name, df, mode="overwrite", partition_by=None, predicate=None) -> int: raise NotImplementedError
-    def merge(self, name, df, keys: Iterable[str]) -> int: raise NotImplementedError
+    def merge(self, name, df, keys: Iterable[str], changed: str | None = None) -> int: raise NotImplementedError
+    def erase(self, name, column: str, values: Iterable[str]) -> int: raise NotImplementedError
+    def columns(self, name) -> set[str]:
+        return set(self.read(name).columns)
+
+    def tables(self) -> list[str]:
+        """The Delta tables under the root (folders with a ``_delta_log``)."""
+        if "://" in self.root or not os.path.isdir(self.root):
+            return []
+        return sorted(d for d in os.listdir(self.root)
+                      if os.path.isdir(os.path.join(self.root, d, "_delta_log")))
     def read(self, name, version=None, columns=None) -> pd.DataFrame: raise NotImplementedError
     def history(self, name) -> list[dict]: raise NotImplementedError
     def delete(self, name, predicate: str) -> int: raise NotImplementedError
@@ -75,6 +89,9 @@ class DeltaRsLake(Lake):
     def version(self, name: str) -> int:
         return self._table(name).version()
 
+    def columns(self, name) -> set[str]:
+        return set(self._table(name).schema().to_arrow().names)
+
     def write(self, name, df, mode="overwrite", partition_by=None, predicate=None) -> int:
         """Write a frame as one commit. ``overwrite`` replaces the table (or, with a
         ``predicate``, just the rows matching it); ``append`` adds rows. Returns the new version."""
@@ -89,16 +106,36 @@ class DeltaRsLake(Lake):
         write_deltalake(self.path(name), data, mode=mode, partition_by=partition_by, **kwargs)
         return self.version(name)
 
-    def merge(self, name, df, keys: Iterable[str]) -> int:
-        """Upsert on ``keys``: matching rows are updated, new rows inserted (no duplicates)."""
+    def merge(self, name, df, keys: Iterable[str], changed: str | None = None) -> int:
+        """Upsert on ``keys``: matching rows are updated, new rows inserted (no duplicates).
+        With ``changed`` (a column holding a hash of the row's content) only rows whose hash
+        differs are rewritten, so re-ingesting the same extract changes nothing."""
         data = _to_arrow(df)
         keys = list(keys)
         if not self.exists(name):
             return self.write(name, data, mode="overwrite")
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        update = f"t.{changed} <> s.{changed}" if changed else None
         (self._table(name).merge(data, predicate=predicate, source_alias="s", target_alias="t")
-         .when_matched_update_all().when_not_matched_insert_all().execute())
+         .when_matched_update_all(predicate=update).when_not_matched_insert_all().execute())
         return self.version(name)
+
+    def erase(self, name, column: str, values: Iterable[str]) -> int:
+        """Delete the rows whose ``column`` is in ``values``, then vacuum every file no longer in
+        the current version: the erased rows cannot be read back from any version (time travel
+        on this table stops here). Returns the number of rows deleted."""
+        values = sorted(set(values))
+        if not values:
+            return 0
+        dt = self._table(name)
+        deleted = 0
+        for i in range(0, len(values), 500):
+            chunk = ", ".join(_sql_str(v) for v in values[i:i + 500])
+            deleted += int(dt.delete(f"{column} IN ({chunk})").get("num_deleted_rows", 0))
+        if deleted:
+            dt = self._table(name)
+            dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+        return deleted
 
     def read(self, name, version=None, columns=None) -> pd.DataFrame:
         return self._table(name, version).to_pandas(columns=columns)
@@ -169,14 +206,28 @@ class DeltaSparkLake(Lake):
         w.save(self.path(name))
         return self.version(name)
 
-    def merge(self, name, df, keys):
+    def merge(self, name, df, keys, changed=None):
         sdf = self.spark.createDataFrame(df) if isinstance(df, pd.DataFrame) else df
         if not self.exists(name):
             return self.write_spark(name, sdf)
         cond = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        update = f"t.{changed} <> s.{changed}" if changed else None
         (self._dt(name).alias("t").merge(sdf.alias("s"), cond)
-         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+         .whenMatchedUpdateAll(condition=update).whenNotMatchedInsertAll().execute())
         return self.version(name)
+
+    def erase(self, name, column, values):
+        values = sorted(set(values))
+        if not values:
+            return 0
+        before = self.spark.read.format("delta").load(self.path(name)).count()
+        self._dt(name).delete(f"{column} IN ({', '.join(_sql_str(v) for v in values)})")
+        deleted = before - self.spark.read.format("delta").load(self.path(name)).count()
+        if deleted:
+            # delta-spark refuses a retention below 168 h unless this check is turned off
+            self.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+            self._dt(name).vacuum(0)
+        return deleted
 
     def read_spark(self, spark, name, version=None):
         r = spark.read.format("delta")

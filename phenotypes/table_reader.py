@@ -117,6 +117,11 @@ def validate_phenotype_table(raw: pd.DataFrame, path: str, sample_id_column: str
                     reject(col, "missing required value"); ok = False; break
                 row[col] = None
                 continue
+            if kind == "code":
+                if value not in spec.get("codes", []):
+                    reject(col, "bad value: not one of the dictionary's codes"); ok = False; break
+                row[col] = value
+                continue
             if kind == "string":
                 row[col] = value
                 continue
