@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
+
 from jobs.runtime import base_parser, run_job
 
 
@@ -10,10 +12,43 @@ def build_parser():
     return base_parser("Join phenotypes with QC-passed genotypes and PCs; assign the split.")
 
 
+def with_traits_and_consent(ctx, cfg):
+    """Participants with their derived traits and current consent. Where Consent records exist,
+    only participants with a current research consent go on; ``consent_feedback_column`` is
+    filled from the feedback consent (yes/no)."""
+    from phenotypes.consent import current_consent
+    participants = ctx.read_table("participants")
+    derived = [t["name"] for t in [*cfg["traits"], *cfg["features"]] if "conditions" in t or "measure" in t]
+    if derived:
+        traits = ctx.read_table("traits", columns=["participant_id", *derived])
+        participants = participants.drop(columns=[c for c in derived if c in participants]).merge(
+            traits, on="participant_id", how="left")
+    consent = ctx.read_table("consent") if ctx.lake.exists("consent") else None
+    if consent is None or consent.empty:
+        ctx.log("no Consent records: every participant counts as consented to research")
+        return participants
+    cur = current_consent(consent).set_index("participant_id")
+    research = participants["participant_id"].map(cur["research"]).fillna(False).astype(bool)
+    ctx.log(f"consent: {int(research.sum())} of {len(participants)} participants have a current research consent")
+    ctx.details["excluded_no_research_consent"] = int((~research).sum())
+    participants = participants[research.to_numpy()].copy()
+    col = cfg["consent_feedback_column"] or "consent_feedback"
+    fb = participants["participant_id"].map(cur["feedback"]).fillna(False).astype(bool)
+    participants[col] = np.where(fb, "yes", "no")
+    return participants
+
+
 def run(ctx, args):
     from phenotypes.cohort import assemble_cohort
     cfg = ctx.config
-    participants = ctx.read_table("participants")
+    participants = with_traits_and_consent(ctx, cfg).drop(columns=["row_hash"], errors="ignore")
+    # covariates are needed by the GWAS and the models (PLINK drops such samples too)
+    covs = [c for c in cfg["covariates"] if c in participants]
+    missing = participants[covs].isna().any(axis=1)
+    if missing.any():
+        ctx.log(f"{int(missing.sum())} participants left out: a covariate is missing")
+    ctx.details["excluded_missing_covariate"] = int(missing.sum())
+    participants = participants[~missing.to_numpy()]
     sample_qc = ctx.read_table("sample_qc", columns=["s", "qc_pass", "unrelated", "ancestry"])
     pcs = ctx.read_table("pcs")
     s = cfg["split"]

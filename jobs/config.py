@@ -41,19 +41,53 @@ def validate_config(config: dict, source: str = "config") -> dict:
     if errors:
         lines = [f"  - {'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors]
         raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(lines))
+    _apply_dictionary(config["phenotypes"], source)
     columns = config["phenotypes"].get("columns", {})
     known = set(columns) | {config["phenotypes"]["sex_column"]}
-    for t in config["traits"]:
-        if t["column"] not in known:
+    for t in [*config["traits"], *config["features"]]:
+        derived = [k for k in ("conditions", "measure") if k in t]
+        if len(derived) > 1 or (derived and t.get("column", t["name"]) != t["name"]) \
+                or (not derived and "column" not in t):
+            raise ConfigError(f"{source}: trait {t['name']!r} needs exactly one of column, conditions, measure")
+        if "conditions" in t and t["type"] != "binary":
+            raise ConfigError(f"{source}: trait {t['name']!r} comes from conditions, so its type must be binary")
+        if "measure" in t and t["measure"].get("summary") == "share_above" and "threshold" not in t["measure"]:
+            raise ConfigError(f"{source}: trait {t['name']!r}: summary share_above needs a threshold")
+        if not derived and t["column"] not in known:
             raise ConfigError(f"{source}: trait {t['name']!r} uses column {t['column']!r}, "
                               f"which is not listed under phenotypes/columns")
+        t.setdefault("column", t["name"])
     for c in config["covariates"]:
         if c != "sex" and c not in columns:
             raise ConfigError(f"{source}: covariate {c!r} is not listed under phenotypes/columns")
-    names = [t["name"] for t in config["traits"]]
+    names = [t["name"] for t in [*config["traits"], *config["features"]]]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: trait names must be unique, got {names}")
     return config
+
+
+_DICT_KEYS = ("type", "min", "max", "codes", "unit", "description", "required")
+
+
+def _apply_dictionary(pc: dict, source: str) -> None:
+    """Fill ``phenotypes.columns`` from the data dictionary: every field but the sample ID, the
+    sex column and direct identifiers (explicit ``columns`` entries win)."""
+    path = pc.get("dictionary")
+    if not path:
+        return
+    full = path if os.path.isabs(path) or os.path.exists(path) else str(SCHEMA_PATH.parent.parent / path)
+    try:
+        fields = (yaml.safe_load(open(full)) or {}).get("fields") or {}
+    except OSError as e:
+        raise ConfigError(f"{source}: phenotypes/dictionary {path}: {e.strerror}") from None
+    cols = {}
+    for name, spec in fields.items():
+        if name in (pc["sample_id_column"], pc["sex_column"]) or spec.get("identifier") == "direct" \
+                or spec.get("type") in ("id", "date"):
+            continue
+        cols[name] = {k: v for k, v in spec.items() if k in _DICT_KEYS}
+        cols[name].setdefault("required", False)
+    pc["columns"] = {**cols, **pc.get("columns", {})}
 
 
 def load_config(path: str | os.PathLike) -> dict:

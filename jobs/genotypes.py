@@ -59,6 +59,16 @@ def run(ctx, args):
             f"{c.n_no_alt} ALT '.' records dropped, {c.n_half_calls} half-calls read as missing")
     if n_invalid:
         ga, loci = _take_rows(ga, loci.valid), _Loci(ga.variants[loci.valid].reset_index(drop=True), ref_genome)
+    # sample IDs become pseudonyms (the same keyed hash as the phenotype sources); withdrawn
+    # participants are left out of everything this job writes
+    import dataclasses
+    from jobs import privacy
+    pids = privacy.pseudonymiser(cfg, ctx.log).many(ga.samples)
+    ga = dataclasses.replace(ga, samples=pids)
+    gone = np.isin(pids, list(privacy.withdrawn(cfg)))
+    if gone.any():
+        ga = _take_cols(ga, ~gone)
+        ctx.log(f"{int(gone.sum())} withdrawn participant(s) left out")
     gt, samples = ga.gt, np.asarray(ga.samples, dtype=object)
     n_variants, n_samples = gt.shape
     ctx.log(f"read {n_variants} variants (after splitting multi-allelics) x {n_samples} samples")
@@ -127,6 +137,7 @@ def run(ctx, args):
     ref = None
     if a["reference"]:
         ref = pd.read_csv(ctx.input_file(a["reference"]), sep=None, engine="python", dtype=str)
+        ref["s"] = privacy.pseudonymiser(cfg).many(ref["s"])      # the file names VCF sample IDs
     anc = ancestry.assign_ancestry(pcs_df, a["n_pcs"], ref, a["min_probability"])
     ctx.log("ancestry groups: " + ", ".join(f"{k} {v}" for k, v in anc["ancestry"].value_counts().items()))
 
@@ -233,6 +244,21 @@ def read_genotypes(prep, keep_phase: bool):
         raise failure
     raise InputDataError(prep.source_of.get(prep.paths[0], prep.paths[0]),
                          "a record with POS < 1 or an empty REF")
+
+
+def _take_cols(ga, mask: np.ndarray):
+    """``ga`` restricted to the samples in ``mask``."""
+    import dataclasses
+    idx = np.flatnonzero(mask)
+    changes = dict(gt=np.ascontiguousarray(ga.gt[:, idx]), samples=[ga.samples[i] for i in idx],
+                   haploid=ga.haploid[:, idx])
+    n = ga.gt.shape[1]
+    for k in ("phased", "alt_first"):
+        packed = getattr(ga, k, None)
+        if packed is not None:
+            bits = np.unpackbits(packed, axis=1, count=n, bitorder="little").astype(bool)
+            changes[k] = np.packbits(bits[:, idx], axis=1, bitorder="little")
+    return dataclasses.replace(ga, **changes)
 
 
 def _take_rows(ga, mask: np.ndarray):

@@ -1,46 +1,254 @@
-"""Phenotype job: the phenotype table -> Delta ``participants``; failing rows -> ``quarantine``.
+"""Phenotype job: every clinical source -> the lake's phenotype tables, pseudonymised.
 
-No JVM: pandas and delta-rs. Genotyped sample IDs come from the VCF headers (pysam).
+Sources: the phenotype table (CSV/TSV, typed by the data dictionary), FHIR R4 files
+(Bundles, bulk-export NDJSON) and device-reading files. Tables written (Delta, upserted on
+stable keys, so re-ingesting an extract duplicates nothing and changes keep their history):
+``participants``, ``observations``, ``conditions``, ``consent``; ``quarantine`` (each source's
+rows replaced on each ingest) and the derived ``traits``. A research consent withdrawn in this
+extract erases the participant from every table (vacuumed) and deletes their reports.
+
+No JVM: pandas and delta-rs. Genotyped sample IDs come from the VCF headers.
 """
 from __future__ import annotations
 
+import json
+import os
 import sys
+
+import pandas as pd
 
 from jobs.runtime import base_parser, run_job
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# every column of a lake table that holds a participant pseudonym (the relatedness pairs: i, j)
+PERSON_COLUMNS = ("participant_id", "s", "participant", "i", "j")
+
 
 def build_parser():
-    return base_parser("Load and validate the phenotype table.")
+    return base_parser("Ingest the phenotype table, FHIR records and device readings.")
 
 
-def _sql_str(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
+def conf_path(path: str) -> str:
+    """A config-named file: as given, else relative to the repository (conf/...)."""
+    return path if os.path.isabs(path) or os.path.exists(path) else os.path.join(REPO, path)
 
 
-def run(ctx, args):
-    from genomics.vcf_checks import check_vcfs
+def _sql_in(values) -> str:
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+
+def _row_hash(df: pd.DataFrame, exclude=("record_id",)) -> pd.Series:
+    cols = [c for c in df.columns if c not in exclude]
+    return pd.util.hash_pandas_object(df[cols].astype("string"), index=False).astype("uint64").astype(str)
+
+
+def upsert(ctx, name: str, df: pd.DataFrame, key: str) -> None:
+    """Merge on ``key``; rows whose content hash is unchanged are left alone."""
+    df = df.drop_duplicates(key, keep="last").copy()
+    df["row_hash"] = _row_hash(df, exclude=(key,))
+    lake = ctx.lake
+    if lake.exists(name) and lake.columns(name) != set(df.columns):
+        ctx.log(f"{name}: columns changed since the last ingest; table rewritten")
+        ctx.write_table(name, df)
+        return
+    version = lake.merge(name, df, keys=[key], changed="row_hash")
+    ctx.outputs.append({"kind": "delta", "name": name, "version": version})
+
+
+def _table_source(ctx, cfg, pseudo, vcf_samples, withdrawn_before):
     from phenotypes.table_reader import read_raw_table, validate_phenotype_table
-    cfg, pc = ctx.config, ctx.config["phenotypes"]
-    samples = check_vcfs(cfg["vcfs"])
+    pc = cfg["phenotypes"]
     path = ctx.input_file(pc["path"])
     raw = read_raw_table(path)
     res = validate_phenotype_table(raw, path, pc["sample_id_column"], pc["sex_column"], pc["sex_coding"],
-                                   pc.get("columns", {}), known_samples=samples)
-    c = res.counts
-    assert c["read"] == c["accepted"] + c["quarantined"]
-    ctx.log(f"read {c['read']} rows: {c['accepted']} accepted, {c['quarantined']} quarantined")
-    for reason, n in res.quarantine.groupby("reason").size().items():
-        ctx.log(f"  quarantined {n:>5}: {reason}")
-    ctx.write_table("participants", res.accepted)
+                                   pc.get("columns", {}), known_samples=vcf_samples)
+    acc = res.accepted.copy()
+    links = pd.DataFrame({"source_kind": "sample_id", "source_id": acc["participant_id"]})
+    acc["participant_id"] = pseudo.many(acc["participant_id"])
+    links["participant_id"] = acc["participant_id"].to_numpy()
+    w = acc["participant_id"].isin(withdrawn_before)
+    acc = acc[~w].reset_index(drop=True)
     q = res.quarantine.copy()
-    q["run_id"] = ctx.run_id
-    # Replace this source's earlier quarantine rows: a rerun never duplicates them.
+    q["participant_id"] = [pseudo(x) if x else None for x in q["record_id"]]
+    sid = pc["sample_id_column"]
+
+    def scrub(rec: str, pid) -> str:
+        d = json.loads(rec)
+        d[sid] = pid
+        return json.dumps(d, sort_keys=True)
+    q["record"] = [scrub(r, p) for r, p in zip(q["record"], q["participant_id"])]
+    q["record_id"] = [f"line {x}" for x in q["line"]]
+    counts = {**res.counts, "accepted": int(len(acc)), "withdrawn": int(w.sum())}
+    return acc, q, counts, links
+
+
+def run(ctx, args):
+    import yaml
+    from genomics.errors import LinkageError
+    from genomics.vcf_checks import check_vcfs
+    from jobs import privacy
+    from phenotypes.codes import CodeBook
+    from phenotypes.consent import current_consent, withdrawals
+    from phenotypes.devices import read_device_readings
+    from phenotypes.fhir_reader import QUARANTINE_COLUMNS, read_fhir
+    from phenotypes.table_reader import read_raw_table
+    from phenotypes.traits import derive_traits, trait_summary
+
+    cfg = ctx.config
+    pseudo = privacy.pseudonymiser(cfg, ctx.log)
+    codes = CodeBook(yaml.safe_load(open(ctx.input_file(conf_path(cfg["codes"])))))
+    consent_map = yaml.safe_load(open(ctx.input_file(conf_path(cfg["consent"]["mapping"]))))
+    gone = privacy.withdrawn(cfg)
+    vcf_samples = check_vcfs(cfg["vcfs"])
+    counts, quarantine, links = {}, [], []
+
+    table, q, c, lk = _table_source(ctx, cfg, pseudo, vcf_samples, gone)
+    counts[cfg["phenotypes"]["path"]] = c
+    quarantine.append(q)
+    links.append(lk)
+
+    linkage = privacy.read_linkage(cfg)
+    known_fhir = dict(zip(linkage.loc[linkage["source_kind"] == "fhir_patient", "source_id"],
+                          linkage.loc[linkage["source_kind"] == "fhir_patient", "participant_id"]))
+    fc = cfg["fhir"]
+    fhir = read_fhir(fc["paths"], fc["sample_identifier_system"], pseudo, codes, consent_map,
+                     known_patients=known_fhir, withdrawn=gone) if fc["paths"] else None
+    if fhir is not None:
+        for f in fhir.counts:
+            ctx.input_file(f)
+        counts.update(fhir.counts)
+        quarantine.append(fhir.quarantine)
+        links.append(pd.DataFrame({"source_kind": "fhir_patient", "source_id": fhir.patients["fhir_id"],
+                                   "participant_id": fhir.patients["participant_id"]}))
+
+    known = set(table["participant_id"]) | set(linkage["participant_id"])
+    if fhir is not None:
+        known |= set(fhir.patients["participant_id"])
+    device_obs = []
+    for d in cfg["devices"]:
+        path = ctx.input_file(d["path"])
+        dev = read_device_readings(read_raw_table(path), path, d.get("columns", {}), pseudo, codes,
+                                   known_participants=known, withdrawn=gone)
+        counts[path] = dev.counts
+        quarantine.append(dev.quarantine)
+        device_obs.append(dev.observations)
+
+    # linkage check before anything is written
+    vcf_pids = set(pseudo.many(vcf_samples))
+    participants = _participants(table, fhir)
+    matched = len(vcf_pids & set(participants["participant_id"]))
+    rate = matched / max(len(vcf_pids), 1)
+    ctx.details["linkage"] = {"genotyped": len(vcf_pids), "matched": matched, "match_rate": round(rate, 4)}
+    ctx.log(f"linkage: {matched} of {len(vcf_pids)} genotyped samples match a participant record ({rate:.1%})")
+    if rate < cfg["linkage"]["min_match_rate"]:
+        raise LinkageError(
+            f"only {rate:.1%} of the {len(vcf_pids)} genotyped samples match a participant record "
+            f"(threshold {cfg['linkage']['min_match_rate']:.0%}): check that the VCF sample IDs are the IDs in "
+            f"{cfg['phenotypes']['path']} (column {cfg['phenotypes']['sample_id_column']!r}) and in the FHIR "
+            f"Patient identifiers of system {fc['sample_identifier_system']}")
+
+    for src, c in counts.items():
+        assert c["read"] == c["accepted"] + c["quarantined"] + c.get("withdrawn", 0), src
+        ctx.log(f"{os.path.basename(src)}: read {c['read']}, accepted {c['accepted']}, "
+                f"quarantined {c['quarantined']}" + (f", withdrawn {c['withdrawn']}" if c.get("withdrawn") else ""))
+    q = pd.concat([x for x in quarantine if len(x)] or [pd.DataFrame(columns=QUARANTINE_COLUMNS)],
+                  ignore_index=True)[QUARANTINE_COLUMNS]
+    for reason, n in q.groupby("reason").size().items():
+        ctx.log(f"  quarantined {n:>6}: {reason}")
+
+    privacy.update_linkage(cfg, pd.concat(links + [pd.DataFrame(
+        {"source_kind": "sample_id", "source_id": vcf_samples, "participant_id": pseudo.many(vcf_samples)})],
+        ignore_index=True))
+    upsert(ctx, "participants", participants, "participant_id")
+    if fhir is not None or device_obs:
+        obs = pd.concat(([fhir.observations] if fhir is not None else []) + device_obs, ignore_index=True)
+        upsert(ctx, "observations", obs, "record_id")
+    if fhir is not None:
+        upsert(ctx, "conditions", fhir.conditions, "record_id")
+        upsert(ctx, "consent", fhir.consents, "record_id")
+    q = q.assign(run_id=ctx.run_id).astype({"line": "int64"})
+    sources = _sql_in(sorted(counts))
     if ctx.lake.exists("quarantine"):
-        ctx.write_table("quarantine", q, mode="overwrite", predicate=f"source = {_sql_str(path)}")
+        # each source's quarantine rows are replaced by this ingest's: a rerun never duplicates them
+        ctx.write_table("quarantine", q, mode="overwrite", predicate=f"source IN ({sources})")
     else:
         ctx.write_table("quarantine", q)
-    ctx.details["counts"] = {path: c}
-    ctx.details["genotyped_samples"] = len(samples)
+
+    # consent: withdrawals erase the participant everywhere
+    consent = ctx.lake.read("consent") if ctx.lake.exists("consent") else pd.DataFrame(
+        columns=["participant_id", "purpose", "granted", "date"])
+    new_w = withdrawals(consent) - gone
+    ctx.details["withdrawal"] = erase_participants(ctx, new_w) if new_w else {"participants": 0}
+    if new_w:
+        consent = consent[~consent["participant_id"].isin(new_w)]
+    cur = current_consent(consent)
+    ctx.details["consent"] = {"research": int(cur["research"].sum()), "feedback": int(cur["feedback"].sum()),
+                              "records": int(len(consent))}
+
+    # derived traits, for everyone in the participants table
+    pts = ctx.lake.read("participants", columns=["participant_id"])["participant_id"]
+    obs = ctx.lake.read("observations") if ctx.lake.exists("observations") else _empty_obs()
+    cond = ctx.lake.read("conditions") if ctx.lake.exists("conditions") else _empty_cond()
+    defs = [*cfg["traits"], *cfg["features"]]
+    traits = derive_traits(defs, pts, obs, cond)
+    ctx.write_table("traits", traits)
+    summary = trait_summary(traits, defs)
+    out = ctx.result_path("phenotypes", "trait_summary.tsv")
+    pd.DataFrame(summary).to_csv(out, sep="\t", index=False)
+    ctx.output_path(out)
+    for s in summary:
+        ctx.log("trait " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in s.items()))
+    ctx.details.update({"counts": counts, "traits": summary, "genotyped_samples": len(vcf_samples)})
+
+
+def _participants(table: pd.DataFrame, fhir) -> pd.DataFrame:
+    """One row per participant: the table's columns, plus birth year (and sex where the table
+    has none) from FHIR Patients. Direct identifiers never get here."""
+    if fhir is None:
+        return table.reset_index(drop=True)
+    p = fhir.patients[["participant_id", "sex", "birth_year"]].rename(columns={"sex": "fhir_sex"})
+    out = table.merge(p, on="participant_id", how="outer")
+    out["sex"] = out["sex"].astype("Int8").fillna(out["fhir_sex"].astype("Int8"))
+    return out.drop(columns=["fhir_sex"]).sort_values("participant_id").reset_index(drop=True)
+
+
+def _empty_obs():
+    from phenotypes.fhir_reader import OBSERVATION_COLUMNS
+    return pd.DataFrame(columns=OBSERVATION_COLUMNS)
+
+
+def _empty_cond():
+    from phenotypes.fhir_reader import CONDITION_COLUMNS
+    return pd.DataFrame(columns=CONDITION_COLUMNS)
+
+
+def erase_participants(ctx, pids: set[str]) -> dict:
+    """Delete ``pids`` from every table of the lake (and vacuum those tables), from the
+    linkage, and delete their report files. Returns counts only."""
+    from jobs import privacy
+    from models.reports import safe_filename
+    rows = {}
+    for name in ctx.lake.tables():
+        cols = ctx.lake.columns(name)
+        for col in PERSON_COLUMNS:
+            if col in cols:
+                n = ctx.lake.erase(name, col, pids)
+                if n:
+                    rows[name] = rows.get(name, 0) + n
+                    ctx.outputs.append({"kind": "delta", "name": name, "version": ctx.lake.version(name)})
+    reports = os.path.join(ctx.results, "reports")
+    n_files = 0
+    for pid in pids:
+        for ext in (".html", ".json"):
+            f = os.path.join(reports, safe_filename(pid) + ext)
+            if os.path.exists(f):
+                os.remove(f)
+                n_files += 1
+    privacy.register_withdrawals(ctx.config, pids, ctx.run_id)
+    ctx.log(f"withdrawal: {len(pids)} participant(s) erased from {len(rows)} tables "
+            f"({sum(rows.values())} rows; versions before this one vacuumed), {n_files} report files deleted")
+    return {"participants": len(pids), "rows_deleted": rows, "tables_vacuumed": sorted(rows),
+            "report_files_deleted": n_files}
 
 
 def main(argv=None) -> int:

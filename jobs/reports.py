@@ -41,7 +41,8 @@ def run(ctx, args):
         ctx.table_version_in(name)
     versions = {i["name"]: i["version"] for i in ctx.inputs if i["kind"] == "delta"}
     generated_at = ctx.started_at
-    keep = set(cohort.loc[consented(cohort, cfg["consent_feedback_column"]).to_numpy(), "participant_id"])
+    column = cfg["consent_feedback_column"] or ("consent_feedback" if "consent_feedback" in cohort else None)
+    keep = set(cohort.loc[consented(cohort, column).to_numpy(), "participant_id"])
     ctx.log(f"{len(keep)} of {len(cohort)} cohort participants consented to individual feedback")
 
     per_trait = []

@@ -27,8 +27,20 @@ def summary_text(config: dict, lake) -> str:
         for row in pd.read_csv(qc, sep="\t").itertuples():
             lines.append(f"  {row.step:<18} {row.unit:<8} {row.removed:>7} / {row.remaining}")
     if lake.exists("quarantine") and lake.exists("participants"):
-        lines.append(f"Phenotypes: {len(lake.read('participants', columns=['participant_id']))} accepted, "
-                     f"{len(lake.read('quarantine', columns=['line']))} quarantined")
+        q = lake.read("quarantine", columns=["source"])["source"].map(os.path.basename).value_counts()
+        lines.append(f"Phenotypes: {len(lake.read('participants', columns=['participant_id']))} participants; "
+                     f"{len(lake.read('observations', columns=['name'])) if lake.exists('observations') else 0} "
+                     f"observations; quarantined per source: " + ", ".join(f"{k} {v}" for k, v in sorted(q.items())))
+    t = os.path.join(r, "phenotypes", "trait_summary.tsv")
+    if os.path.exists(t):
+        lines.append("Traits (all participants):")
+        for row in pd.read_csv(t, sep="\t").to_dict("records"):
+            if row["type"] == "binary":
+                lines.append(f"  {row['trait']:<20} {int(row['cases'])} cases, {int(row['controls'])} controls, "
+                             f"{int(row['missing'])} missing")
+            else:
+                lines.append(f"  {row['trait']:<20} n={int(row['n'])} mean {row['mean']:.3g} sd {row['sd']:.3g} "
+                             f"(5-95%: {row['p05']:.3g}-{row['p95']:.3g})")
     if lake.exists("cohort"):
         c = lake.read("cohort", columns=["split"])["split"].value_counts()
         lines.append("Cohort: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))

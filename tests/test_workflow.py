@@ -23,12 +23,15 @@ def make_config(cohort_dir, results, **over):
     cfg = {
         "cohort": "e2e", "results": str(results), "lake": str(results / "lake"),
         "vcfs": sorted(str(p) for p in (cohort_dir / "genotypes").glob("*.vcf.gz")),
-        "phenotypes": {"path": str(cohort_dir / "phenotypes.csv"), "columns": {
-            "age": {"type": "float", "min": 18, "max": 110, "required": True},
-            "ldl_c": {"type": "float", "min": 0.5, "max": 15}, "cad": {"type": "binary"},
-            "consent_feedback": {"type": "string"}}},
-        "traits": [{"name": "ldl_c", "type": "quantitative", "column": "ldl_c"},
-                   {"name": "cad", "type": "binary", "column": "cad"}],
+        "phenotypes": {"path": str(cohort_dir / "phenotypes.csv"), "dictionary": "conf/data_dictionary.yaml"},
+        "fhir": {"paths": [str(cohort_dir / "clinical" / "fhir")]},
+        "devices": [{"path": str(cohort_dir / "clinical" / "devices.csv")}],
+        # the study traits come from the FHIR records (as in conf/config.yaml)
+        "traits": [{"name": "ldl_c", "type": "quantitative", "measure": {"name": "ldl_c", "summary": "mean"}},
+                   {"name": "cad", "type": "binary", "conditions": {
+                       "cases": ["icd10:I20-I25", "snomed:53741008", "snomed:22298006"], "exclude": ["icd10:I51.6"]}}],
+        "features": [{"name": "sbp_mean", "type": "quantitative",
+                      "measure": {"name": "systolic_bp", "summary": "mean", "source": "device", "min_readings": 5}}],
         "consent_feedback_column": "consent_feedback",
         "pca": {"n_pcs": 5}, "gwas": {"n_pcs": 5},
         # The test genome is 2 x 2.5 Mb: kinship of unrelated pairs is noisy, so only first-degree
@@ -59,18 +62,50 @@ def run(cohort_dir, tmp_path_factory):
     return {"results": results, "config": config, "lake": open_lake(str(results / "lake"))}
 
 
+def linkage(run) -> dict:
+    """source sample ID -> pseudonym (the private linkage table, kept apart from the lake)."""
+    link = open_lake(str(run["results"] / "private")).read("linkage")
+    link = link[link["source_kind"] == "sample_id"]
+    return dict(zip(link["source_id"], link["participant_id"]))
+
+
 @pytest.mark.slow
 def test_phenotype_counts_reconcile(run, cohort_dir):
+    """Per source, read = accepted + quarantined, and the quarantine holds exactly the
+    simulated dirty records, each with its reason."""
     lake = run["lake"]
-    n_rows = len(pd.read_csv(cohort_dir / "phenotypes.csv"))
-    participants, quarantine = lake.read("participants"), lake.read("quarantine")
-    assert len(participants) + len(quarantine) == n_rows
+    runs = lake.read("runs").sort_values("finished_at")
+    counts = json.loads(runs[runs["job"] == "phenotypes"].iloc[-1]["details"])["counts"]
+    q = lake.read("quarantine")
+    table = str(cohort_dir / "phenotypes.csv")
+    assert counts[table]["read"] == len(pd.read_csv(table))
+    for src, c in counts.items():
+        assert c["read"] == c["accepted"] + c["quarantined"] + c["withdrawn"], src
+        assert c["quarantined"] == (q["source"] == src).sum(), src
     dirty = pd.read_csv(cohort_dir / "dirty_rows.tsv", sep="\t")
-    assert sorted(quarantine["line"]) == sorted(dirty["row"] + 2)
-    runs = lake.read("runs")
-    ph = runs[runs["job"] == "phenotypes"].iloc[-1]
-    counts = next(iter(json.loads(ph["details"])["counts"].values()))
-    assert counts == {"read": n_rows, "accepted": len(participants), "quarantined": len(quarantine)}
+    assert sorted(q.loc[q["source"] == table, "line"]) == sorted(dirty["row"] + 2)
+    truth = pd.read_csv(cohort_dir / "clinical_dirty.tsv", sep="\t", dtype=str)
+    dev = truth[truth["source"] == "devices"]
+    got_dev = q[q["source"].str.endswith("devices.csv")]
+    assert sorted(got_dev["line"]) == sorted(dev["key"].astype(int) + 2)
+    fhir = truth[(truth["source"] == "fhir") & (truth["reason"] != "bad_json_line")]
+    got_fhir = q[q["source"].str.contains("/fhir/")]
+    assert set(got_fhir["record_id"].str.split("/").str[1].dropna()) - {"?"} == set(fhir["key"])
+    assert (got_fhir["reason"] == "not valid JSON").sum() == (truth["reason"] == "bad_json_line").sum()
+    # no source identifier in any research table
+    raw = set(pd.read_csv(table, dtype=str)["sample_id"])
+    for name in ("participants", "observations", "conditions", "consent", "quarantine", "traits", "cohort"):
+        blob = lake.read(name).astype(str).to_csv()
+        assert not any(r in blob for r in list(raw)[:200]), name
+    # the derived traits are the simulated ones
+    truth_s = pd.read_csv(cohort_dir / "sample_truth.tsv", sep="\t")
+    link = linkage(run)
+    tr = lake.read("traits").set_index("participant_id")
+    truth_s["pid"] = truth_s["sample_id"].map(link)
+    m = truth_s.join(tr, on="pid", rsuffix="_derived").dropna(subset=["ldl_c_derived"])
+    assert np.corrcoef(m["ldl_c"], m["ldl_c_derived"])[0, 1] > 0.98
+    cad = m.dropna(subset=["cad_derived"])
+    assert (cad["cad"] == cad["cad_derived"].astype(int)).mean() > 0.99
 
 
 @pytest.mark.slow
@@ -138,9 +173,10 @@ def test_reports_for_consented_participants_only(run):
     lake = run["lake"]
     cohort = lake.read("cohort")
     yes = set(cohort.loc[cohort["consent_feedback"].str.lower() == "yes", "participant_id"])
+    assert 0.8 < len(yes) / len(cohort) < 0.98     # the FHIR feedback consents
     rdir = run["results"] / "reports"
     stems = {f[:-5] for f in os.listdir(rdir) if f.endswith(".json")}
-    assert stems == yes  # the simulated IDs are already safe file names
+    assert stems == yes  # pseudonyms are already safe file names
     assert {f[:-5] for f in os.listdir(rdir) if f.endswith(".html")} == yes
     pid = sorted(yes)[0]
     rep = json.load(open(rdir / f"{pid}.json"))
@@ -155,11 +191,15 @@ def test_reports_for_consented_participants_only(run):
 @pytest.mark.slow
 def test_rerun_does_not_duplicate_rows(run):
     lake = run["lake"]
-    before = (len(lake.read("participants")), len(lake.read("quarantine")), lake.version("quarantine"))
+    names = ("participants", "observations", "conditions", "consent", "quarantine")
+    before = {n: (len(lake.read(n)), lake.version(n)) for n in names}
     from jobs import phenotypes
     assert phenotypes.main(["--configfile", str(run["results"] / "run" / "config.yaml")]) == 0
-    after = (len(lake.read("participants")), len(lake.read("quarantine")), lake.version("quarantine"))
-    assert after[:2] == before[:2] and after[2] == before[2] + 1
+    after = {n: (len(lake.read(n)), lake.version(n)) for n in names}
+    assert {n: v[0] for n, v in after.items()} == {n: v[0] for n, v in before.items()}
+    # the same extract again changes no upserted table (no new version); quarantine is replaced
+    assert all(after[n][1] == before[n][1] for n in names[:4])
+    assert lake.read("observations")["record_id"].is_unique
 
 
 @pytest.mark.slow
@@ -199,7 +239,7 @@ def test_truncated_vcf_stops_the_genotype_job(run, tmp_path, cohort_dir):
 
 @pytest.mark.slow
 def test_logs_hold_no_identifiers_or_values(run):
-    ids = set(run["lake"].read("participants")["participant_id"])
+    ids = set(run["lake"].read("participants")["participant_id"]) | set(linkage(run))
     found = []
     for dirpath, _, files in os.walk(run["results"] / "logs"):
         for f in files:
@@ -219,7 +259,9 @@ def test_carrier_queries_agree_with_bcftools(run, cohort_dir):
     from genomics.carriers import carriers_of, variants_of
     from jobs.carriers_io import open_calls_dataset
     lake = run["lake"]
-    passed = sorted(lake.read("sample_qc").query("qc_pass")["s"])
+    pid_of = linkage(run)
+    sid_of = {v: k for k, v in pid_of.items()}
+    passed = sorted(sid_of[p] for p in lake.read("sample_qc").query("qc_pass")["s"])
     vqc = lake.read("variant_qc").query("qc_pass")
     chrom = sorted(vqc["chromosome"].unique())[0]
     vcf = next(p for p in (cohort_dir / "genotypes").glob("*.vcf.gz") if p.name.startswith(chrom + "."))
@@ -238,7 +280,7 @@ def test_carrier_queries_agree_with_bcftools(run, cohort_dir):
         expect = sorted((s, gt) for s, gt in bcftools(f"{chrom}:{row.position}", "[%SAMPLE\t%GT\n]")
                         if gt not in ("0/0", "0|0", "./.", ".|.", "0", "."))
         got = carriers_of(ds, chrom, int(row.position), row.ref, row.alt)
-        assert sorted(zip(got["participant"], got["genotype"])) == expect
+        assert sorted(zip([sid_of[p] for p in got["participant"].to_list()], got["genotype"].to_list())) == expect
         assert len(expect) > 0
     # one person's variants over the first half of the chromosome: the QC-passed biallelic sites
     person = passed[len(passed) // 2]
@@ -249,6 +291,63 @@ def test_carrier_queries_agree_with_bcftools(run, cohort_dir):
     expect = [(int(p), gt) for p, gt in (line.split("\t") for line in per_person)
               if int(p) in keep and gt not in ("0/0", "0|0", "./.", ".|.", "0", ".")]
     biallelic = {int(line[0]) for line in bcftools(f"{chrom}:1-{end}", "%POS\n")}
-    got = variants_of(ds, person, chrom, 1, end)
+    got = variants_of(ds, pid_of[person], chrom, 1, end)
     assert [(p, gt) for p, gt in zip(got["position"].to_list(), got["genotype"].to_list()) if p in biallelic] == expect
     assert len(expect) > 10
+
+
+@pytest.mark.slow
+def test_withdrawal_erases_the_participant_everywhere(run, tmp_path):
+    """Last in this module (it changes the run's lake): a later extract withdraws one participant's
+    research consent; the next ingest deletes their rows from every table, vacuums those tables
+    (earlier versions no longer readable), deletes their reports and records only counts."""
+    lake, results = run["lake"], run["results"]
+    rdir = results / "reports"
+    pid = sorted(f[:-5] for f in os.listdir(rdir) if f.endswith(".json"))[0]
+    fhir_id = next(k for k, v in zip(*[open_lake(str(results / "private")).read("linkage")[c]
+                                       for c in ("source_id", "participant_id")]) if v == pid
+                   and not k.startswith("GL"))
+    extra = tmp_path / "update"
+    extra.mkdir()
+    (extra / "Consent.ndjson").write_text(json.dumps({
+        "resourceType": "Consent", "id": "withdrawal-1", "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "research"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{fhir_id}"}, "dateTime": "2026-06-01",
+        "provision": {"type": "deny", "purpose": [
+            {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}]}}) + "\n")
+    cfg = yaml.safe_load(open(results / "run" / "config.yaml"))
+    cfg["fhir"]["paths"].append(str(extra))
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    holding = {}
+    for name in lake.tables():
+        df = lake.read(name)
+        cols = [c for c in ("participant_id", "s", "participant", "i", "j") if c in df]
+        if cols and df[cols].isin([pid]).any().any():
+            holding[name] = lake.version(name)
+    assert {"participants", "observations", "consent", "traits", "cohort", "sample_qc", "pcs",
+            "genotype_calls", "prs_scores", "risk_predictions"} <= set(holding)
+    proc = subprocess.run([sys.executable, "-m", "jobs.phenotypes", "--configfile", str(path)],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert pid not in proc.stderr
+    for name, version in holding.items():
+        df = lake.read(name)
+        cols = [c for c in ("participant_id", "s", "participant", "i", "j") if c in df]
+        assert not df[cols].isin([pid]).any().any(), name
+        with pytest.raises(Exception):
+            lake.read(name, version=version)       # vacuumed: no time travel back to them
+    assert not list(rdir.glob(f"{pid}.*"))
+    runs = lake.read("runs").sort_values("finished_at")
+    details = runs[runs["job"] == "phenotypes"].iloc[-1]["details"]
+    w = json.loads(details)["withdrawal"]
+    assert w["participants"] == 1 and w["report_files_deleted"] == 2 and set(w["tables_vacuumed"]) == set(holding)
+    assert pid not in runs.to_csv()
+    # a later ingest keeps them out: their records are dropped, counted as withdrawn
+    proc = subprocess.run([sys.executable, "-m", "jobs.phenotypes", "--configfile", str(path)],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0 and pid not in set(lake.read("participants")["participant_id"])
+    counts = json.loads(lake.read("runs").query("job == 'phenotypes'").sort_values("finished_at")
+                        .iloc[-1]["details"])["counts"]
+    assert sum(c["withdrawn"] for c in counts.values()) > 0

@@ -10,6 +10,7 @@ if "example_cohort" in config:
                   for c in EX["chromosomes"] + (["X"] if EX["include_x"] else [])],
             phenotypes=os.path.join(EX["out"], "phenotypes.csv"),
             truth=os.path.join(EX["out"], "truth.tsv"),
+            clinical=os.path.join(EX["out"], "clinical_dirty.tsv"),
         params:
             args=(f"--out {EX['out']} --n-samples {EX['n_samples']} --seed {EX['seed']} "
                   f"--chromosomes {','.join(EX['chromosomes'])} --contig-prefix '{_prefix}'"
