@@ -12,17 +12,23 @@ def build_parser():
     return base_parser("Join phenotypes with QC-passed genotypes and PCs; assign the split.")
 
 
-def with_traits_and_consent(ctx, cfg):
-    """Participants with their derived traits and current consent. Where Consent records exist,
-    only participants with a current research consent go on; ``consent_feedback_column`` is
-    filled from the feedback consent (yes/no)."""
-    from phenotypes.consent import current_consent
+def participants_with_traits(ctx, cfg):
+    """The participants table with the derived traits (from ``traits``) as columns."""
     participants = ctx.read_table("participants")
     derived = [t["name"] for t in [*cfg["traits"], *cfg["features"]] if "conditions" in t or "measure" in t]
     if derived:
         traits = ctx.read_table("traits", columns=["participant_id", *derived])
         participants = participants.drop(columns=[c for c in derived if c in participants]).merge(
             traits, on="participant_id", how="left")
+    return participants
+
+
+def with_traits_and_consent(ctx, cfg):
+    """Participants with their derived traits and current consent. Where Consent records exist,
+    only participants with a current research consent go on; ``consent_feedback_column`` is
+    filled from the feedback consent (yes/no)."""
+    from phenotypes.consent import current_consent
+    participants = participants_with_traits(ctx, cfg)
     consent = ctx.read_table("consent") if ctx.lake.exists("consent") else None
     if consent is None or consent.empty:
         ctx.log("no Consent records: every participant counts as consented to research")

@@ -41,7 +41,8 @@ def run(ctx, args):
     ctx.log(prep.summary())
     for path in cfg["vcfs"]:
         ctx.input_file(path)
-    participants = ctx.read_table("participants")
+    from jobs.cohort import participants_with_traits
+    participants = participants_with_traits(ctx, cfg)      # reported sex; trait status for the HWE controls
 
     from jobs.session import start_hail
     hl = start_hail(cfg, ctx.job)   # before anything asks Hail for its reference genomes

@@ -81,3 +81,11 @@ def test_delta_spark_engine(hl, tmp_path):
     assert sorted(lake.read("t")["k"]) == [1, 2, 3]
     # Same protocol: delta-rs reads what delta-spark wrote.
     assert sorted(open_lake(str(tmp_path)).read("t")["k"]) == [1, 2, 3]
+    # an upsert that rewrites only changed rows, then an erasure that vacuums the history
+    lake.merge("t", frame(k=[1, 3], v=["a", "C"]), keys=["k"], changed="v")
+    assert sorted(lake.read("t")["v"]) == ["B", "C", "a"]
+    v = lake.version("t")
+    assert lake.erase("t", "k", ["1"]) == 1
+    assert sorted(lake.read("t")["k"]) == [2, 3]
+    with pytest.raises(Exception):
+        lake.read("t", version=v)

@@ -1,15 +1,8 @@
 # Phenotypes: the table -> participants + quarantine; then the cohort with its split.
 
 def clinical_inputs(wildcards=None):
-    """FHIR files/folders and device files; those the example cohort writes come from its rule."""
-    paths = list(config["fhir"]["paths"]) + [d["path"] for d in config["devices"]]
-    if "example_cohort" in config:
-        ex = os.path.normpath(config["example_cohort"]["out"])
-        inside = [p for p in paths if os.path.normpath(p).startswith(ex + os.sep)]
-        paths = [p for p in paths if p not in inside]
-        if inside:
-            paths.append(os.path.join(ex, "clinical_dirty.tsv"))
-    return paths
+    """FHIR files/folders and device files (a folder's files changing reruns the ingest)."""
+    return [os.path.normpath(p) for p in config["fhir"]["paths"]] + [d["path"] for d in config["devices"]]
 
 
 rule phenotypes:
