@@ -11,7 +11,6 @@ if "example_cohort" in config:
             phenotypes=os.path.join(EX["out"], "phenotypes.csv"),
             truth=os.path.join(EX["out"], "truth.tsv"),
             clinical=os.path.join(EX["out"], "clinical_dirty.tsv"),
-            fhir=directory(os.path.join(EX["out"], "clinical", "fhir")),
             devices=os.path.join(EX["out"], "clinical", "devices.csv"),
         params:
             args=(f"--out {EX['out']} --n-samples {EX['n_samples']} --seed {EX['seed']} "

@@ -1,8 +1,19 @@
 # Phenotypes: the table -> participants + quarantine; then the cohort with its split.
 
 def clinical_inputs(wildcards=None):
-    """FHIR files/folders and device files (a folder's files changing reruns the ingest)."""
-    return [os.path.normpath(p) for p in config["fhir"]["paths"]] + [d["path"] for d in config["devices"]]
+    """The FHIR files (a folder's *.json / *.ndjson[.gz], so a new or changed extract reruns
+    the ingest) and the device files. A folder the example cohort has yet to write stands for
+    the example's clinical files."""
+    paths = []
+    for p in config["fhir"]["paths"]:
+        if os.path.isdir(p):
+            paths += sorted(os.path.join(p, f) for f in os.listdir(p) if not f.startswith(".")
+                            and f.endswith((".json", ".ndjson", ".ndjson.gz")))
+        elif not os.path.exists(p) and "example_cohort" in config:
+            paths.append(os.path.join(config["example_cohort"]["out"], "clinical_dirty.tsv"))
+        else:
+            paths.append(p)
+    return paths + [d["path"] for d in config["devices"]]
 
 
 rule phenotypes:
