@@ -4,8 +4,9 @@
 
 PLINK 2 reads the run's VCFs directly (multi-allelic sites dropped with --max-alleles 2, the
 training-split samples with --keep, the same covariates with --covar-variance-standardize,
-'omit-ref' so the ALT allele is tested as ours is, 'no-firth' for Wald logistic; on chrX the
-reported sexes, --split-par and --xchr-model 1, males coded 0/1 as ours are). Writes
+'omit-ref' so the ALT allele is tested as ours is, 'firth-fallback' as ours; on chrX the
+reported sexes and --split-par, with PLINK's default --xchr-model 2: males coded 0/2, as the
+pipeline's .bed codes them). Writes
 <out>/gwas_vs_plink.tsv (one row per trait) and prints it. PLINK is a reference here, never a
 pipeline step.
 """
@@ -28,6 +29,11 @@ from jobs.lake import open_lake  # noqa: E402
 
 def run_plink(cfg, cohort, covariates, work) -> tuple[pd.DataFrame, float]:
     train = gwas_samples(cfg, cohort)
+    # PLINK reads the VCFs, whose sample IDs the pipeline pseudonymised: back through the linkage
+    from jobs.privacy import read_linkage
+    link = read_linkage(cfg)
+    link = link[link["source_kind"] == "sample_id"]
+    train["participant_id"] = train["participant_id"].map(dict(zip(link["participant_id"], link["source_id"])))
     pd.DataFrame({"#IID": train["participant_id"]}).to_csv(f"{work}/keep.txt", sep="\t", index=False)
     ph = pd.DataFrame({"#IID": train["participant_id"]})
     for t in cfg["traits"]:
@@ -46,19 +52,18 @@ def run_plink(cfg, cohort, covariates, work) -> tuple[pd.DataFrame, float]:
         prefix = f"{work}/glm{i}"
         cmd = ["plink2", "--vcf", vcf, "--max-alleles", "2", "--keep", f"{work}/keep.txt",
                "--pheno", f"{work}/pheno.txt", "--covar", f"{work}/covar.txt", "--covar-variance-standardize",
-               "--glm", "hide-covar", "omit-ref", "no-firth", "cols=+a1freq,+beta",
+               "--glm", "hide-covar", "omit-ref", "firth-fallback", "cols=+a1freq,+beta,+firth",
                "--threads", "2", "--out", prefix]
         if any(c in os.path.basename(vcf) for c in ("X", "x")):
-            # on chrX PLINK adds sex as a covariate itself; ours codes male non-PAR calls 0/1
-            # (Hail's n_alt of a haploid call): PLINK's --xchr-model 1 (its default is 2, males 0/2)
-            cmd[3:3] = ["--update-sex", f"{work}/sex.txt", "--split-par", build, "--xchr-model", "1",
+            # on chrX PLINK adds sex as a covariate itself; males non-PAR 0/2 (its default model 2)
+            cmd[3:3] = ["--update-sex", f"{work}/sex.txt", "--split-par", build,
                         "--covar-name", *[c for c in covariates if c != "sex"]]
         t0 = time.time()
         subprocess.run(cmd, check=True, capture_output=True)
         seconds += time.time() - t0
         for t in cfg["traits"]:
             kind = "logistic" if t["type"] == "binary" else "linear"
-            path = f"{prefix}.{t['name']}.glm.{kind}"
+            path = f"{prefix}.{t['name']}.glm.{kind}" + (".hybrid" if kind == "logistic" else "")
             d = pd.read_csv(path, sep="\t")
             d["trait"] = t["name"]
             out.append(d)
@@ -89,6 +94,10 @@ def compare(ours: pd.DataFrame, plink: pd.DataFrame) -> pd.DataFrame:
             "max_rel_se_diff": ((d["standard_error"] - d["SE"]).abs() / d["SE"]).max(),
             "significant_ours": len(sig_ours), "significant_plink": len(sig_plink),
             "significant_both": len(sig_ours & sig_plink),
+            "firth_ours": int((d["test"] == "firth").sum()) if "test" in d else 0,
+            "firth_plink": int((d.get("FIRTH?", pd.Series(dtype=str)) == "Y").sum()),
+            "firth_both": int(((d["test"] == "firth") & (d.get("FIRTH?") == "Y")).sum()) if "FIRTH?" in d else 0,
+            "share_se_within_1e-3": float((((d["standard_error"] - d["SE"]).abs() / d["SE"]) <= 1e-3).mean()),
         })
     return pd.DataFrame(rows)
 

@@ -156,3 +156,31 @@ def restore_haploid(mt, haploid_samples_expr, nonpar_expr, field: str = "GT"):
     on = hl.coalesce(haploid_samples_expr, False) & hl.coalesce(nonpar_expr, False)
     hom = hl.coalesce(gt.is_hom_ref() | gt.is_hom_var(), False)
     return mt.annotate_entries(**{field: hl.if_else(on & hom, hl.call(gt[0]), gt)})
+
+
+# alt-allele count of each 2-bit .bed code (A1 = ALT): 00 -> 2, 01 -> missing, 10 -> 1, 11 -> 0
+_COUNT_OF_CODE = np.array([2, -1, 1, 0], np.int8)
+# per byte value, the 4 samples' counts
+_BYTE_LUT = _COUNT_OF_CODE[(np.arange(256)[:, None] >> (2 * np.arange(4))[None, :]) & 3]
+
+
+def read_bed_rows(prefix: str, n_samples: int, start: int, stop: int, cols=None) -> np.ndarray:
+    """Alt-allele counts (int8, -1 missing) of variants [start, stop) of ``prefix``.bed, as
+    written by ``write_bed`` (A1 = ALT), restricted to the sample indices ``cols``. Haploid
+    calls come back as written: homozygous (0 or 2)."""
+    width = (n_samples + 3) // 4
+    with open(prefix + ".bed", "rb") as f:
+        if f.read(3) != MAGIC:
+            raise ValueError(f"{prefix}.bed: not a variant-major PLINK 1 .bed")
+        f.seek(3 + start * width)
+        raw = np.frombuffer(f.read((stop - start) * width), np.uint8).reshape(stop - start, width)
+    g = _BYTE_LUT[raw].reshape(stop - start, 4 * width)[:, :n_samples]
+    return g if cols is None else g[:, cols]
+
+
+def read_bim_fam(prefix: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    bim = pd.read_csv(prefix + ".bim", sep="\t", header=None, dtype={0: str, 1: str, 4: str, 5: str},
+                      names=["chromosome", "id", "cm", "position", "alt", "ref"])
+    fam = pd.read_csv(prefix + ".fam", sep=r"\s+", header=None, dtype={0: str, 1: str},
+                      names=["fid", "iid", "pat", "mat", "sex", "pheno"])
+    return bim, fam

@@ -10,6 +10,7 @@ every QC step runs on it in numpy (``genomics.qc_arrays``, ``kinship``, ``ancest
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -20,6 +21,11 @@ from jobs.runtime import base_parser, run_job
 
 def build_parser():
     return base_parser("Ingest VCFs, run genotype QC, relatedness and ancestry.")
+
+
+def bed_prefix(config: dict) -> str:
+    """The QC-passed genotypes as a PLINK 1 fileset (.bed/.bim/.fam), for the GWAS."""
+    return os.path.join(config["results"], "genotypes", f"{config['cohort']}.qc")
 
 
 def mt_paths(config: dict) -> tuple[str, str]:
@@ -342,6 +348,11 @@ def _write_qc_matrix_table(ctx, hl, ga, loci, rows, cols, alt_af, qc_path, ref_g
     haploid_samples = set(np.asarray(ga.samples)[_haploid_x_samples(ga, loci)])
     mt = restore_haploid(mt, hl.literal(haploid_samples).contains(mt.s), mt.locus.in_x_nonpar())
     mt.checkpoint(ctx.output_path(qc_path, "matrixtable"), overwrite=True)
+    final = bed_prefix(ctx.config)
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    for ext in (".bim", ".fam", ".bed"):
+        os.replace(prefix + ext, final + ext)
+    ctx.output_path(final + ".bed", "plink-bed")
     shutil.rmtree(ctx.result_path("tmp", ctx.job), ignore_errors=True)
 
 

@@ -1,5 +1,9 @@
 """GWAS job: every configured trait on the training split -> Delta ``gwas_results``, plus a
-Manhattan and a QQ plot per trait and a summary with lambda GC."""
+Manhattan and a QQ plot per trait and a summary with lambda GC.
+
+No JVM: the QC-passed genotypes are read from the genotype job's PLINK .bed in blocks and
+tested with the vectorised kernels of ``genomics/glm_arrays.py`` (PLINK 2 --glm semantics:
+linear; logistic Wald with Firth fallback; missing genotypes dropped per variant)."""
 from __future__ import annotations
 
 import sys
@@ -28,8 +32,7 @@ def gwas_samples(config: dict, cohort: pd.DataFrame) -> pd.DataFrame:
 
 
 def run(ctx, args):
-    from jobs.genotypes import mt_paths
-    from jobs.session import start_hail
+    from jobs.genotypes import bed_prefix
     cfg = ctx.config
     cohort = ctx.read_table("cohort")
     train = gwas_samples(cfg, cohort)
@@ -41,16 +44,29 @@ def run(ctx, args):
     ctx.log(f"GWAS on the training split: {len(pheno)} participants"
             f"{' (unrelated set)' if cfg['gwas']['unrelated_only'] else ''}, covariates {covariates}")
 
-    hl = start_hail(cfg, ctx.job)
-    from genomics.association import Trait, annotate_phenotypes, run_gwas
-    _, qc_path = mt_paths(cfg)
-    mt = hl.read_matrix_table(ctx.input_path(qc_path, "matrixtable"))
-    pheno_ht = hl.Table.from_pandas(pheno, key="participant_id")
-    mt = annotate_phenotypes(mt, pheno_ht)
-    traits = [Trait(t["name"], t["type"], t["column"]) for t in cfg["traits"]]
-    res = run_gwas(mt, traits, covariates)
-    res = res.annotate(run_id=ctx.run_id)
-    ctx.write_spark_table("gwas_results", res.to_spark())
+    # the QC-passed genotypes as the genotype job left them (.bed; male non-PAR chrX calls 0/2,
+    # PLINK's --xchr-model 2), read in blocks, each block once for all traits
+    from genomics.glm_arrays import gwas_blocks
+    from genomics.plink_bed import read_bed_rows, read_bim_fam
+    prefix = bed_prefix(cfg)
+    ctx.input_path(prefix + ".bed", "plink-bed")
+    bim, fam = read_bim_fam(prefix)
+    pos = {s: i for i, s in enumerate(fam["iid"])}
+    pheno = pheno[pheno["participant_id"].isin(pos)].reset_index(drop=True)
+    cols = np.array([pos[s] for s in pheno["participant_id"]], dtype=np.int64)
+    variants = bim.rename(columns={"position": "position"})[["chromosome", "position", "ref", "alt"]]
+    n_fam, n_var = len(fam), len(bim)
+
+    def progress(done, total):
+        ctx.log(f"  {done}/{total} variants")
+    frames = list(gwas_blocks(lambda a, b: read_bed_rows(prefix, n_fam, a, b, cols), n_var, variants,
+                              cfg["traits"], pheno, covariates, block=cfg["gwas"]["block_variants"],
+                              firth_fallback=cfg["gwas"]["firth_fallback"], progress=progress))
+    res = pd.concat(frames, ignore_index=True)
+    res["run_id"] = ctx.run_id
+    for t, d in res.groupby("trait"):
+        ctx.log(f"{t}: " + ", ".join(f"{k} {v}" for k, v in d["test"].value_counts().items()))
+    ctx.write_table("gwas_results", res)
     ctx.log("gwas_results written")
 
     df = ctx.lake.read("gwas_results", columns=["trait", "chromosome", "base_pair_location", "p_value", "n"])
