@@ -6,8 +6,8 @@
 
 1. The cohort of ``bench/ingest_qc_vs_plink.py`` (its ``ensure_cohort``; 5,000 people x ~116,000
    records over 4 x 5 Mb), made into one PLINK 1 fileset by plink2 (biallelic records), once.
-   Phenotypes: ``ldl`` (quantitative, the simulated LDL-C with 2% missing) and ``cad`` (binary,
-   the simulated status); covariates age, sex and 10 random PC-like columns.
+   Phenotypes from its phenotype table: ``ldl`` (quantitative, LDL-C, ~3% missing) and ``cad``
+   (binary); covariates age, sex and 10 random PC-like columns.
 2. PLINK 2, whole process: ``plink2 --bfile --pheno --covar --covar-variance-standardize --glm
    hide-covar omit-ref firth-fallback --threads 2``, once for ``ldl`` (linear) and once for
    ``cad`` (logistic).
@@ -74,11 +74,9 @@ def measured(cmd) -> tuple[float, float, str]:
 
 
 def main(argv=None) -> int:
+    from ingest_qc_vs_plink import add_cohort_args
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n-samples", type=int, default=5000)
-    ap.add_argument("--sequence-length", type=int, default=5_000_000)
-    ap.add_argument("--chromosomes", default="1,2,3,4")
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
+    add_cohort_args(ap)
     ap.add_argument("--cohort-dir", default=None)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--child", choices=["ldl", "cad"], help=argparse.SUPPRESS)
@@ -103,15 +101,17 @@ def main(argv=None) -> int:
         subprocess.run(["plink2", "--pmerge-list", os.path.join(work, "merge.txt"), "--make-bed",
                         "--threads", "2", "--out", prefix], check=True, capture_output=True)
     fam = pd.read_csv(prefix + ".fam", sep=r"\s+", header=None, dtype={1: str})
-    truth = pd.read_csv(os.path.join(args.cohort_dir, "sample_truth.tsv"), sep="\t").set_index("sample_id")
-    truth = truth.loc[fam[1]]
+    # the simulated phenotype table (first row per sample; its dirty values made missing)
+    tab = pd.read_csv(os.path.join(args.cohort_dir, "phenotypes.csv"), dtype=str).drop_duplicates("sample_id")
+    tab = tab.set_index("sample_id").reindex(fam[1])
+    num = {c: pd.to_numeric(tab[c], errors="coerce") for c in ("age", "ldl_c", "cad")}
     rng = np.random.default_rng(1)
     n = len(fam)
-    pc = pd.DataFrame({"IID": fam[1].to_numpy(), "age": truth["age"].to_numpy(),
-                       "sex": (truth["genetic_sex"] == "M").astype(int).to_numpy(),
+    pc = pd.DataFrame({"IID": fam[1].to_numpy(), "age": num["age"].fillna(num["age"].median()).to_numpy(),
+                       "sex": (tab["sex"] == "M").astype(int).to_numpy(),
                        **{f"PC{i}": rng.normal(size=n) for i in range(1, 11)},
-                       "ldl": truth["ldl_c"].to_numpy(), "cad": truth["cad"].to_numpy()})
-    pc.loc[rng.choice(n, n // 50, replace=False), "ldl"] = np.nan
+                       "ldl": num["ldl_c"].where(num["ldl_c"].between(0.5, 15)).to_numpy(),
+                       "cad": num["cad"].fillna(0).astype(int).to_numpy()})
     pc.to_csv(os.path.join(work, "pheno_covar.tsv"), sep="\t", index=False, na_rep="NA")
     plink_pheno = pc[["IID", "ldl", "cad"]].rename(columns={"IID": "#IID"}).assign(cad=pc["cad"] + 1)
     plink_pheno.to_csv(os.path.join(work, "pheno.txt"), sep="\t", index=False, na_rep="NA")

@@ -161,11 +161,10 @@ def compare(numpy_work: str, plink_work: str) -> dict:
 
 
 def main(argv=None) -> int:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from ingest_qc_vs_plink import add_cohort_args
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n-samples", type=int, default=5000)
-    ap.add_argument("--sequence-length", type=int, default=5_000_000)
-    ap.add_argument("--chromosomes", default="1,2,3,4")
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
+    add_cohort_args(ap)
     ap.add_argument("--cohort-dir", help="default <out>/cohort<N> (e.g. cohort5k), shared with ingest_qc_vs_plink.py")
     ap.add_argument("--workers", type=int, default=2, help="VCF files read at once (threads)")
     ap.add_argument("--threads", type=int, default=0, help="htslib decompression threads per file")

@@ -197,6 +197,14 @@ def log(msg: str) -> None:
 # cohort
 
 
+def add_cohort_args(ap) -> None:
+    """The benches' shared cohort arguments (5,000 people x 4 x 5 Mb by default)."""
+    ap.add_argument("--n-samples", type=int, default=5000)
+    ap.add_argument("--sequence-length", type=int, default=5_000_000, help="simulated bp per chromosome")
+    ap.add_argument("--chromosomes", default="1,2,3,4")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
+
+
 def ensure_cohort(args) -> list[str]:
     chromosomes = [c.strip() for c in args.chromosomes.split(",") if c.strip()]
     sim_args = ["--n-samples", str(args.n_samples), "--chromosomes", ",".join(chromosomes),
@@ -400,11 +408,7 @@ def run_genolake(vcfs: list[str], work: str, args) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n-samples", type=int, default=5000)
-    ap.add_argument("--sequence-length", type=int, default=5_000_000,
-                    help="simulated bp per chromosome (default 5,000,000: ~29,000 variants each at 5,000 samples)")
-    ap.add_argument("--chromosomes", default="1,2,3,4")
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
+    add_cohort_args(ap)
     ap.add_argument("--cohort-dir", help="default <out>/cohort<N> (e.g. cohort5k)")
     ap.add_argument("--min-partitions", type=int, default=4, help="as the pipeline's spark.min_partitions default")
     ap.add_argument("--driver-memory", default="8g")

@@ -135,13 +135,7 @@ def logistic_block(G: np.ndarray, y: np.ndarray, C: np.ndarray, firth_fallback: 
         pr = expit(eta)
         w = pr * (1 - pr) * oa
         r = (y[None] - pr) * oa
-        H = np.empty((len(active), p1, p1))
-        upper = w @ CC
-        H[:, ti, tj] = upper
-        H[:, tj, ti] = upper
-        wg = w * ga
-        H[:, :k, k] = H[:, k, :k] = wg @ C
-        H[:, k, k] = (wg * ga).sum(1)
+        H = _information(w, ga, C, ti, tj, CC)
         U = np.empty((len(active), p1))
         U[:, :k] = r @ C
         U[:, k] = (r * ga).sum(1)
@@ -178,6 +172,20 @@ def logistic_block(G: np.ndarray, y: np.ndarray, C: np.ndarray, firth_fallback: 
     return AssocBlock(beta, se, z, p, nv, test)
 
 
+def _information(w, g, C, ti, tj, CC) -> np.ndarray:
+    """Per variant X'WX with X = [C, dosage]: (V, k+1, k+1); ``CC`` the upper triangle
+    (``ti``, ``tj``) of each sample's c c'."""
+    V, k = w.shape[0], C.shape[1]
+    H = np.empty((V, k + 1, k + 1))
+    upper = w @ CC
+    H[:, ti, tj] = upper
+    H[:, tj, ti] = upper
+    wg = w * g
+    H[:, :k, k] = H[:, k, :k] = wg @ C
+    H[:, k, k] = (wg * g).sum(1)
+    return H
+
+
 def _inverse(H: np.ndarray) -> np.ndarray:
     try:
         return np.linalg.inv(H)
@@ -209,14 +217,7 @@ def _penalised(theta, g, obs, y, C, k, ti, tj, CC):
     eta = theta[:, :k] @ C.T + theta[:, k:] * g
     pr = expit(eta)
     w = pr * (1 - pr) * obs
-    V, p1 = theta.shape
-    H = np.empty((V, p1, p1))
-    upper = w @ CC
-    H[:, ti, tj] = upper
-    H[:, tj, ti] = upper
-    wg = w * g
-    H[:, :k, k] = H[:, k, :k] = wg @ C
-    H[:, k, k] = (wg * g).sum(1)
+    H = _information(w, g, C, ti, tj, CC)
     sign, logdet = np.linalg.slogdet(H)
     with np.errstate(divide="ignore", invalid="ignore"):
         ll = (obs * (y[None] * np.log(pr) + (1 - y[None]) * np.log1p(-pr))).sum(1)
