@@ -54,7 +54,7 @@ def run(ctx, args):
     pos = {s: i for i, s in enumerate(fam["iid"])}
     pheno = pheno[pheno["participant_id"].isin(pos)].reset_index(drop=True)
     cols = np.array([pos[s] for s in pheno["participant_id"]], dtype=np.int64)
-    variants = bim.rename(columns={"position": "position"})[["chromosome", "position", "ref", "alt"]]
+    variants = bim[["chromosome", "position", "ref", "alt"]]
     n_fam, n_var = len(fam), len(bim)
 
     def progress(done, total):
