@@ -71,6 +71,32 @@ def run(ctx, args):
 
     df = ctx.lake.read("gwas_results", columns=["trait", "chromosome", "base_pair_location", "p_value", "n"])
     ctx.details["summary"] = _summaries(ctx, df, cfg["gwas"]["significance"])
+    _export_ssf(ctx, res, pheno)
+
+
+def _export_ssf(ctx, res: pd.DataFrame, pheno: pd.DataFrame) -> None:
+    """Per trait: results/gwas/<trait>/<trait>.tsv.gz (GWAS-SSF) and its -meta.yaml."""
+    import gzip
+    import hashlib
+    import os
+    import yaml
+    from genomics.gwas_ssf import ssf_metadata, to_gwas_ssf
+    cfg = ctx.config
+    for t in cfg["traits"]:
+        d = to_gwas_ssf(res[res["trait"] == t["name"]])
+        path = ctx.result_path("gwas", t["name"], f"{t['name']}.tsv.gz")
+        tmp = path + ".tmp"
+        with gzip.open(tmp, "wt", compresslevel=6) as fh:
+            d.to_csv(fh, sep="\t", index=False, na_rep="NA", float_format="%.6g")
+        os.replace(tmp, path)
+        md5 = hashlib.md5(open(path, "rb").read()).hexdigest()
+        y = pd.to_numeric(pheno[t["column"]], errors="coerce")
+        meta = ssf_metadata(t, os.path.basename(path), md5, int(y.notna().sum()), cfg["reference_genome"],
+                            n_cases=int((y == 1).sum()) if t["type"] == "binary" else None)
+        with open(path + "-meta.yaml", "w") as fh:
+            yaml.safe_dump(meta, fh, sort_keys=False)
+        ctx.output_path(path)
+    ctx.log("GWAS-SSF files written: results/gwas/<trait>/<trait>.tsv.gz (+ -meta.yaml)")
 
 
 def _summaries(ctx, df: pd.DataFrame, significance: float) -> list[dict]:

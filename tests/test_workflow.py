@@ -135,6 +135,20 @@ def test_gwas_table_has_gwas_ssf_columns_on_the_training_split(run):
     b = g[g["trait"] == "cad"].dropna(subset=["beta"])
     assert np.allclose(b["odds_ratio"], np.exp(b["beta"]))
     assert g.loc[g["trait"] == "ldl_c", "odds_ratio"].isna().all()
+    assert set(g["test"]) <= {"linear", "logistic", "firth"}
+    # the GWAS-SSF export holds the same rows and values, sorted, with a matching md5 in its metadata
+    import hashlib
+    for trait in ("ldl_c", "cad"):
+        path = run["results"] / "gwas" / trait / f"{trait}.tsv.gz"
+        ssf = pd.read_csv(path, sep="\t")
+        meta = yaml.safe_load(open(f"{path}-meta.yaml"))
+        assert meta["data_file_md5sum"] == hashlib.md5(path.read_bytes()).hexdigest()
+        assert meta["file_type"] == "GWAS-SSF v1.0" and meta["is_sorted"]
+        assert ssf[["chromosome", "base_pair_location"]].apply(tuple, axis=1).is_monotonic_increasing
+        mine = g[g["trait"] == trait].set_index("variant_id").loc[ssf["variant_id"]]
+        assert np.allclose(ssf["beta"], mine["beta"], rtol=1e-5, equal_nan=True)
+        assert np.allclose(ssf["p_value"], mine["p_value"], rtol=1e-5, equal_nan=True)
+        assert ("odds_ratio" in ssf) == (trait == "cad") and set(ssf["chromosome"]) <= set(range(1, 26))
 
 
 @pytest.mark.slow
