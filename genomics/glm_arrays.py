@@ -114,7 +114,6 @@ def logistic_block(G: np.ndarray, y: np.ndarray, C: np.ndarray, firth_fallback: 
     alpha0 = _null_fit(y, C)
     theta = np.zeros((V, p1))
     theta[:, :k] = alpha0
-    converged = np.zeros(V, bool)
     failed = np.zeros(V, bool)
     cov = np.full((V, p1, p1), np.nan)
     # a zero cell (no copy of the minor allele among the cases, or none among the controls)
@@ -150,7 +149,6 @@ def logistic_block(G: np.ndarray, y: np.ndarray, C: np.ndarray, firth_fallback: 
         fin = done & ~sep
         if fin.any():
             cov[active[fin]] = _inverse(H[fin])
-        converged[active[fin]] = True
         failed[active[sep]] = True
         active = active[~done & ~sep]
     failed[active] = True                  # no convergence within max_iter

@@ -70,7 +70,8 @@ def run(ctx, args):
     # participants are left out of everything this job writes
     import dataclasses
     from jobs import privacy
-    pids = privacy.pseudonymiser(cfg, ctx.log).many(ga.samples)
+    pseudo = privacy.pseudonymiser(cfg, ctx.log)
+    pids = pseudo.many(ga.samples)
     ga = dataclasses.replace(ga, samples=pids)
     gone = np.isin(pids, list(privacy.withdrawn(cfg)))
     if gone.any():
@@ -144,7 +145,7 @@ def run(ctx, args):
     ref = None
     if a["reference"]:
         ref = pd.read_csv(ctx.input_file(a["reference"]), sep=None, engine="python", dtype=str)
-        ref["s"] = privacy.pseudonymiser(cfg).many(ref["s"])      # the file names VCF sample IDs
+        ref["s"] = pseudo.many(ref["s"])      # the file names VCF sample IDs
     anc = ancestry.assign_ancestry(pcs_df, a["n_pcs"], ref, a["min_probability"])
     ctx.log("ancestry groups: " + ", ".join(f"{k} {v}" for k, v in anc["ancestry"].value_counts().items()))
 

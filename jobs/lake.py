@@ -54,8 +54,7 @@ class Lake:
     def write(self, name, df, mode="overwrite", partition_by=None, predicate=None) -> int: raise NotImplementedError
     def merge(self, name, df, keys: Iterable[str], changed: str | None = None) -> int: raise NotImplementedError
     def erase(self, name, column: str, values: Iterable[str]) -> int: raise NotImplementedError
-    def columns(self, name) -> set[str]:
-        return set(self.read(name).columns)
+    def columns(self, name) -> set[str]: raise NotImplementedError
 
     def tables(self) -> list[str]:
         """The Delta tables under the root (folders with a ``_delta_log``)."""
@@ -228,6 +227,9 @@ class DeltaSparkLake(Lake):
             self.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
             self._dt(name).vacuum(0)
         return deleted
+
+    def columns(self, name):
+        return set(self.spark.read.format("delta").load(self.path(name)).columns)   # schema only
 
     def read_spark(self, spark, name, version=None):
         r = spark.read.format("delta")
