@@ -23,7 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from jobs.config import load_config  # noqa: E402
-from jobs.gwas import gwas_covariates, gwas_samples  # noqa: E402
+from jobs.gwas_inputs import gwas_covariates, gwas_samples  # noqa: E402
 from jobs.lake import open_lake  # noqa: E402
 
 

@@ -8,7 +8,12 @@ PLINK 2 ``--glm`` semantics:
   (quasi-)separation: a fitted probability reaching 0 or 1, or an estimate diverging) the
   variant is refitted with Firth's penalised likelihood (``firth_fallback``), whose standard
   error comes from the inverse of the penalised information matrix and whose p-value is the
-  Wald z test on it (``test = "firth"``).
+  Wald z test on it (``test = "firth"``);
+* on request (``test``) the likelihood-ratio test (the Wald fit's beta and SE, p from
+  2 (ll1 - ll0) against chi-square 1 df, the null model refitted over each variant's called
+  samples; failures go to Firth as above) or the score test (no fit under the alternative:
+  U = g'(y - mu0), V = g'W0 g - g'W0 C (C'W0 C)^-1 C'W0 g at the null fit; p from U^2/V; the
+  one-step estimate beta = U/V with SE 1/sqrt(V), as REGENIE and SAIGE report it).
 
 ``G``: int8 (variants x samples) alternate-allele counts, -1 missing. ``C``: (samples x k)
 covariates including the intercept column. Library only: no I/O.
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from scipy.special import expit
-from scipy.stats import norm
+from scipy.stats import chi2, norm
 from scipy.stats import t as t_dist
 
 
@@ -28,10 +33,10 @@ from scipy.stats import t as t_dist
 class AssocBlock:
     beta: np.ndarray        # (V,) or (V, T)
     se: np.ndarray
-    stat: np.ndarray        # t (linear) or z (logistic / Firth)
+    stat: np.ndarray        # t (linear), z (Wald / Firth) or chi-square 1 df (LR / score)
     p: np.ndarray
     n: np.ndarray           # samples used per variant
-    test: np.ndarray | None = None   # per variant: "linear", "logistic" or "firth"
+    test: np.ndarray | None = None   # per variant: "linear", "logistic", "lrt", "score" or "firth"
 
 
 def standardise_covariates(C: np.ndarray) -> np.ndarray:
@@ -98,10 +103,16 @@ def _tri(k: int):
     return iu, iu[0] * k + iu[1]
 
 
+BINARY_TESTS = ("wald", "lrt", "score")
+
+
 def logistic_block(G: np.ndarray, y: np.ndarray, C: np.ndarray, firth_fallback: bool = True,
-                   max_iter: int = 30, tol: float = 1e-10) -> AssocBlock:
-    """Wald logistic regression of ``y`` (0/1, no missing) on ``C`` + dosage, per variant;
-    failures refitted with Firth regression when ``firth_fallback``."""
+                   max_iter: int = 30, tol: float = 1e-10, test: str = "wald") -> AssocBlock:
+    """Logistic regression of ``y`` (0/1, no missing) on ``C`` + dosage, per variant: the
+    Wald test, or with ``test`` the likelihood-ratio or score test (module docstring); Wald and
+    LR failures refitted with Firth regression when ``firth_fallback``."""
+    if test not in BINARY_TESTS:
+        raise ValueError(f"unknown logistic test {test!r}; one of {', '.join(BINARY_TESTS)}")
     y = np.asarray(y, np.float64)
     n, k = C.shape
     g, miss = _missing(G)
@@ -112,6 +123,8 @@ def logistic_block(G: np.ndarray, y: np.ndarray, C: np.ndarray, firth_fallback: 
     CC = _outer_cols(C)[:, flat]                                  # (n, k(k+1)/2): upper triangle
     # start every variant at the null model (covariates only, all samples), dosage effect 0
     alpha0 = _null_fit(y, C)
+    if test == "score":
+        return _score_block(g, obs, y, C, alpha0, ti, tj, CC)
     theta = np.zeros((V, p1))
     theta[:, :k] = alpha0
     failed = np.zeros(V, bool)
@@ -154,7 +167,7 @@ def logistic_block(G: np.ndarray, y: np.ndarray, C: np.ndarray, firth_fallback: 
     failed[active] = True                  # no convergence within max_iter
     beta = theta[:, k].copy()
     se = np.sqrt(cov[:, k, k])
-    test = np.full(V, "logistic", dtype=object)
+    tests = np.full(V, "logistic", dtype=object)
     beta[failed], se[failed] = np.nan, np.nan
     nv = obs.sum(1).astype(np.int64)
     if firth_fallback and failed.any():
@@ -164,10 +177,68 @@ def logistic_block(G: np.ndarray, y: np.ndarray, C: np.ndarray, firth_fallback: 
             fb, fse = firth_block(g[part], obs[part], y, C, alpha0)
             ok = np.isfinite(fb) & np.isfinite(fse)
             beta[part[ok]], se[part[ok]] = fb[ok], fse[ok]
-            test[part[ok]] = "firth"
+            tests[part[ok]] = "firth"
     z = beta / se
     p = 2 * norm.sf(np.abs(z))
-    return AssocBlock(beta, se, z, p, nv, test)
+    if test == "lrt":
+        lr = np.flatnonzero((tests == "logistic") & ~failed)
+        theta0 = _null_fits(obs[lr], y, C, alpha0, ti, tj, CC)
+        ll1 = _loglik(theta[lr, :k] @ C.T + theta[lr, k:] * g[lr], y, obs[lr])
+        ll0 = _loglik(theta0 @ C.T, y, obs[lr])
+        z[lr] = np.maximum(2 * (ll1 - ll0), 0)
+        p[lr] = chi2.sf(z[lr], 1)
+        tests[lr] = "lrt"
+    return AssocBlock(beta, se, z, p, nv, tests)
+
+
+def _loglik(eta: np.ndarray, y: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Per row of linear predictors: the Bernoulli log-likelihood over the called samples."""
+    return (obs * (y[None] * eta - np.logaddexp(0, eta))).sum(1)
+
+
+def _null_fits(obs: np.ndarray, y: np.ndarray, C: np.ndarray, alpha0: np.ndarray, ti, tj, CC,
+               max_iter: int = 50, tol: float = 1e-10) -> np.ndarray:
+    """The null model (covariates only) per variant over its called samples (rows of ``obs``):
+    (V, k). Variants called in every sample share the all-sample fit ``alpha0``."""
+    k = C.shape[1]
+    theta = np.tile(alpha0, (obs.shape[0], 1))
+    act = np.flatnonzero(~(obs > 0).all(1))
+    for _ in range(max_iter):
+        if not len(act):
+            break
+        pr = expit(theta[act] @ C.T)
+        w = pr * (1 - pr) * obs[act]
+        H = np.empty((len(act), k, k))
+        up = w @ CC
+        H[:, ti, tj] = up
+        H[:, tj, ti] = up
+        step = np.linalg.solve(H, (((y[None] - pr) * obs[act]) @ C)[:, :, None])[:, :, 0]
+        theta[act] += step
+        act = act[np.abs(step).max(1) >= tol * (1 + np.abs(theta[act]).max(1))]
+    return theta
+
+
+def _score_block(g, obs, y, C, alpha0, ti, tj, CC) -> AssocBlock:
+    """The score test per variant at the null fit over its called samples (module docstring)."""
+    k = C.shape[1]
+    theta0 = _null_fits(obs, y, C, alpha0, ti, tj, CC)
+    pr = expit(theta0 @ C.T)
+    w = pr * (1 - pr) * obs
+    U = ((y[None] - pr) * obs * g).sum(1)
+    H = np.empty((len(g), k, k))
+    up = w @ CC
+    H[:, ti, tj] = up
+    H[:, tj, ti] = up
+    wg = w * g
+    Cwg = wg @ C
+    Vs = (wg * g).sum(1) - np.einsum("vk,vk->v", Cwg, np.linalg.solve(H, Cwg[:, :, None])[:, :, 0])
+    ok = Vs > 1e-8 * np.maximum((wg * g).sum(1), 1e-300)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta = np.where(ok, U / Vs, np.nan)
+        se = np.where(ok, 1 / np.sqrt(Vs), np.nan)
+        stat = np.where(ok, U * U / Vs, np.nan)
+    p = np.where(ok, chi2.sf(stat, 1), np.nan)
+    return AssocBlock(beta, se, stat, p, obs.sum(1).astype(np.int64), np.full(len(g), "score", dtype=object))
 
 
 def _information(w, g, C, ti, tj, CC) -> np.ndarray:
@@ -343,7 +414,7 @@ GWAS_COLUMNS = ["trait", "chromosome", "base_pair_location", "effect_allele", "o
 
 
 def gwas_blocks(read_block, n_variants: int, variants, traits: list[dict], pheno, covariates: list[str],
-                block: int = 4096, firth_fallback: bool = True, progress=None):
+                block: int = 4096, firth_fallback: bool = True, binary_test: str = "wald", progress=None):
     """Association of every trait over genotype blocks, each block read once for all traits.
 
     ``read_block(start, stop)`` -> int8 (variants x samples) dosages of the samples in ``pheno``
@@ -387,7 +458,7 @@ def gwas_blocks(read_block, n_variants: int, variants, traits: list[dict], pheno
                 n_used = res.n
             else:
                 t, y = grp["traits"][0]
-                res = logistic_block(Gk, y[keep], C, firth_fallback=firth_fallback)
+                res = logistic_block(Gk, y[keep], C, firth_fallback=firth_fallback, test=binary_test)
                 outs = [(t, res.beta, res.se, res.p, res.test)]
                 n_used = res.n
             for t, beta, se, p, test in outs:

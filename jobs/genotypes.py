@@ -339,14 +339,19 @@ def _write_qc_matrix_table(ctx, hl, ga, loci, rows, cols, alt_af, qc_path, ref_g
     import shutil
     from genomics.plink_bed import restore_haploid, write_bed
     prefix = ctx.result_path("tmp", ctx.job, "qc")
-    write_bed(prefix, ga.gt, ga.variants, ga.samples, rows=rows, cols=cols, haploid=(ga.haploid_rows, ga.haploid))
+    # .fam sex from the chrX ploidy: 1 for samples with haploid non-PAR chrX calls (males), 2 for
+    # the others when chrX is there, 0 without chrX, so PLINK treats the fileset as we do
+    hap_x = _haploid_x_samples(ga, loci)
+    sex = np.where(hap_x, 1, 2 if loci.x_nonpar.any() else 0).tolist()
+    write_bed(prefix, ga.gt, ga.variants, ga.samples, rows=rows, cols=cols, haploid=(ga.haploid_rows, ga.haploid),
+              sex=sex)
     mt = hl.import_plink(f"{prefix}.bed", f"{prefix}.bim", f"{prefix}.fam", reference_genome=ref_genome,
                          a2_reference=True, contig_recoding={}, quant_pheno=False, missing="-9")
     mt = mt.select_cols().select_rows()
     af = hl.literal(dict(zip(_variant_ids(ga.variants.iloc[rows]), alt_af[rows].astype(float))))
     mt = mt.annotate_rows(alt_af=af[hl.delimit([mt.locus.contig, hl.str(mt.locus.position),
                                                 mt.alleles[0], mt.alleles[1]], ":")])
-    haploid_samples = set(np.asarray(ga.samples)[_haploid_x_samples(ga, loci)])
+    haploid_samples = set(np.asarray(ga.samples)[hap_x])
     mt = restore_haploid(mt, hl.literal(haploid_samples).contains(mt.s), mt.locus.in_x_nonpar())
     mt.checkpoint(ctx.output_path(qc_path, "matrixtable"), overwrite=True)
     final = bed_prefix(ctx.config)

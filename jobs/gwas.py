@@ -1,11 +1,9 @@
-"""GWAS job: every configured trait on the training split -> Delta ``gwas_results``, plus a
-Manhattan and a QQ plot per trait and a summary with lambda GC.
-
-No JVM: the QC-passed genotypes are read from the genotype job's PLINK .bed in blocks and
-tested with the vectorised kernels of ``genomics/glm_arrays.py`` (PLINK 2 --glm semantics:
-linear; logistic Wald with Firth fallback; missing genotypes dropped per variant)."""
+"""GWAS gather job: the scatter chunks' parts (``jobs/gwas_chunk.py``) -> the Delta table
+``gwas_results``; then per trait lambda GC, lead loci by LD clumping (Delta ``gwas_loci``),
+Manhattan and QQ plots, a summary page, and the GWAS-SSF export."""
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -15,70 +13,67 @@ from jobs.runtime import base_parser, run_job
 
 
 def build_parser():
-    return base_parser("Genome-wide association for every configured trait.")
-
-
-def gwas_covariates(config: dict, cohort: pd.DataFrame) -> list[str]:
-    n_pcs = min(config["gwas"]["n_pcs"], sum(c.startswith("PC") for c in cohort.columns))
-    return list(config["covariates"]) + [f"PC{i + 1}" for i in range(n_pcs)]
-
-
-def gwas_samples(config: dict, cohort: pd.DataFrame) -> pd.DataFrame:
-    """The GWAS's people: the training split, the unrelated set only when configured."""
-    train = cohort[cohort["split"] == "train"].copy()
-    if config["gwas"]["unrelated_only"] and "unrelated" in train:
-        train = train[train["unrelated"].astype(bool)]
-    return train
+    return base_parser("Gather the GWAS chunks into gwas_results; loci, plots, summary pages, GWAS-SSF.")
 
 
 def run(ctx, args):
-    from jobs.genotypes import bed_prefix
+    from genomics.chunks import genome_chunks
+    from jobs.gwas_inputs import gwas_inputs, part_path
     cfg = ctx.config
-    cohort = ctx.read_table("cohort")
-    train = gwas_samples(cfg, cohort)
-    covariates = gwas_covariates(cfg, cohort)
-    cols = ["participant_id", *covariates, *{t["column"] for t in cfg["traits"]}]
-    pheno = train[cols].copy()
-    for c in pheno.columns[1:]:
-        pheno[c] = pd.to_numeric(pheno[c], errors="coerce").astype("float64")
-    ctx.log(f"GWAS on the training split: {len(pheno)} participants"
-            f"{' (unrelated set)' if cfg['gwas']['unrelated_only'] else ''}, covariates {covariates}")
-
-    # the QC-passed genotypes as the genotype job left them (.bed; male non-PAR chrX calls 0/2,
-    # PLINK's --xchr-model 2), read in blocks, each block once for all traits
-    from genomics.glm_arrays import gwas_blocks
-    from genomics.plink_bed import read_bed_rows, read_bim_fam
-    prefix = bed_prefix(cfg)
-    ctx.input_path(prefix + ".bed", "plink-bed")
-    bim, fam = read_bim_fam(prefix)
-    pos = {s: i for i, s in enumerate(fam["iid"])}
-    pheno = pheno[pheno["participant_id"].isin(pos)].reset_index(drop=True)
-    cols = np.array([pos[s] for s in pheno["participant_id"]], dtype=np.int64)
-    variants = bim[["chromosome", "position", "ref", "alt"]]
-    n_fam, n_var = len(fam), len(bim)
-
-    def progress(done, total):
-        ctx.log(f"  {done}/{total} variants")
-    frames = list(gwas_blocks(lambda a, b: read_bed_rows(prefix, n_fam, a, b, cols), n_var, variants,
-                              cfg["traits"], pheno, covariates, block=cfg["gwas"]["block_variants"],
-                              firth_fallback=cfg["gwas"]["firth_fallback"], progress=progress))
-    res = pd.concat(frames, ignore_index=True)
+    n_chunks = cfg["gwas"]["chunks"]
+    inp = gwas_inputs(ctx)
+    chunks = genome_chunks(inp.bim["chromosome"], inp.bim["position"], n_chunks)
+    traits = [t["name"] for t in cfg["traits"]]
+    vids = inp.variant_ids
+    parts = []
+    for c in chunks:
+        path = ctx.input_file(part_path(ctx, c.index, n_chunks))
+        part = pd.read_parquet(path)
+        want = (c.stop - c.start) * len(traits)
+        ids = vids[[c.start, c.stop - 1]].tolist() if c.stop > c.start else []
+        got = part["variant_id"].iloc[[0, -1]].tolist() if len(part) else []
+        if len(part) != want or (want and got != ids) or set(part["trait"]) - set(traits):
+            raise ValueError(f"{path}: not chunk {c.index + 1}/{n_chunks} of the current genotypes and traits "
+                             f"({len(part)} rows, expected {want}); rerun its gwas_chunk job")
+        parts.append(part)
+    res = pd.concat(parts, ignore_index=True)
     res["run_id"] = ctx.run_id
-    for t, d in res.groupby("trait"):
-        ctx.log(f"{t}: " + ", ".join(f"{k} {v}" for k, v in d["test"].value_counts().items()))
+    ctx.log(f"gathered {n_chunks} chunk(s): {len(res)} rows")
     ctx.write_table("gwas_results", res)
     ctx.log("gwas_results written")
 
-    df = ctx.lake.read("gwas_results", columns=["trait", "chromosome", "base_pair_location", "p_value", "n"])
-    ctx.details["summary"] = _summaries(ctx, df, cfg["gwas"]["significance"])
-    _export_ssf(ctx, res, pheno)
+    loci = _loci(ctx, res, inp)
+    ctx.write_table("gwas_loci", loci.assign(run_id=ctx.run_id))
+    ctx.log(f"gwas_loci written: " + ", ".join(f"{t} {int((loci['trait'] == t).sum())}" for t in traits))
+    ctx.details["summary"] = _summaries(ctx, res, loci, inp)
+    _export_ssf(ctx, res, inp.pheno)
+
+
+def _loci(ctx, res: pd.DataFrame, inp) -> pd.DataFrame:
+    """Clump each trait's hits over the GWAS samples' genotypes (PLINK 1.9 --clump semantics)."""
+    from genomics.loci import LOCI_COLUMNS, lead_loci
+    from genomics.plink_bed import read_bed_selected
+    from genomics.sex_arrays import x_nonpar_rows
+    lc = ctx.config["gwas"]["loci"]
+    p1 = lc["p1"] if lc["p1"] is not None else ctx.config["gwas"]["significance"]
+    row_of = pd.Series(np.arange(len(inp.bim)), index=inp.variant_ids)
+    out = []
+    for trait, d in res.groupby("trait", sort=False):
+        cand = d[d["p_value"] <= lc["p2"]]
+        if not (cand["p_value"] <= p1).any():
+            continue
+        calls = read_bed_selected(inp.prefix, inp.n_fam, row_of.loc[cand["variant_id"]].to_numpy(), inp.cols)
+        on_x = x_nonpar_rows(pd.DataFrame({"contig": cand["chromosome"], "position": cand["base_pair_location"]}),
+                             ctx.config["reference_genome"])
+        haploid = np.outer(on_x, inp.male)
+        out.append(lead_loci(cand, calls, p1=p1, p2=lc["p2"], r2=lc["r2"], kb=lc["kb"], haploid=haploid))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=LOCI_COLUMNS)
 
 
 def _export_ssf(ctx, res: pd.DataFrame, pheno: pd.DataFrame) -> None:
     """Per trait: results/gwas/<trait>/<trait>.tsv.gz (GWAS-SSF) and its -meta.yaml."""
     import gzip
     import hashlib
-    import os
     import yaml
     from genomics.gwas_ssf import ssf_metadata, to_gwas_ssf
     cfg = ctx.config
@@ -99,23 +94,30 @@ def _export_ssf(ctx, res: pd.DataFrame, pheno: pd.DataFrame) -> None:
     ctx.log("GWAS-SSF files written: results/gwas/<trait>/<trait>.tsv.gz (+ -meta.yaml)")
 
 
-def _summaries(ctx, df: pd.DataFrame, significance: float) -> list[dict]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from genomics.plots import lambda_gc, manhattan_figure, qq_figure
+def _summaries(ctx, res: pd.DataFrame, loci: pd.DataFrame, inp) -> list[dict]:
+    """Per trait: lambda GC, counts, the Manhattan (loci labelled) and QQ plots and the summary
+    page results/gwas/<trait>/gwas_summary.html; results/gwas/summary.tsv over all traits."""
+    from genomics.plots import lambda_gc
+    from jobs.gwas_report import write_trait_page
+    cfg = ctx.config
+    significance = cfg["gwas"]["significance"]
     rows = []
-    for trait, d in df.groupby("trait"):
+    for t in cfg["traits"]:
+        d = res[res["trait"] == t["name"]]
         lam = lambda_gc(d["p_value"].to_numpy())
         n_sig = int((d["p_value"] < significance).sum())
-        rows.append({"trait": trait, "n_variants": len(d), "n_max": int(d["n"].max()),
-                     "lambda_gc": round(float(lam), 4), "n_significant": n_sig,
-                     "min_p": float(np.nanmin(d["p_value"]))})
-        ctx.log(f"{trait}: lambda GC {lam:.3f}, {n_sig} variants with p < {significance:g}")
-        for name, fig in [("manhattan", manhattan_figure(d, title=f"{trait}: GWAS", significance=significance)),
-                          ("qq", qq_figure(d["p_value"].to_numpy(), title=f"{trait}: QQ"))]:
-            fig.savefig(ctx.output_path(ctx.result_path("gwas", trait, f"{name}.png")), dpi=110)
-            plt.close(fig)
+        y = inp.pheno[t["column"]].dropna()
+        row = {"trait": t["name"], "n_variants": len(d), "n_max": int(d["n"].max()) if len(d) else 0,
+               "lambda_gc": round(float(lam), 4), "n_significant": n_sig,
+               "n_loci": int((loci["trait"] == t["name"]).sum()),
+               "min_p": float(np.nanmin(d["p_value"])) if d["p_value"].notna().any() else float("nan")}
+        rows.append(row)
+        ctx.log(f"{t['name']}: lambda GC {lam:.3f}, {n_sig} variants with p < {significance:g}, "
+                f"{row['n_loci']} loci")
+        samples = ({"cases": int((y == 1).sum()), "controls": int((y == 0).sum())} if t["type"] == "binary"
+                   else {"samples": int(len(y))})
+        for path in write_trait_page(ctx, t, d, loci[loci["trait"] == t["name"]], row, samples, cfg):
+            ctx.output_path(path)
     pd.DataFrame(rows).to_csv(ctx.output_path(ctx.result_path("gwas", "summary.tsv")), sep="\t", index=False)
     return rows
 

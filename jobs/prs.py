@@ -17,7 +17,7 @@ def build_parser():
 
 def run(ctx, args):
     from jobs.genotypes import mt_paths
-    from jobs.gwas import gwas_covariates
+    from jobs.gwas_inputs import gwas_covariates
     from jobs.session import start_hail
     from models.prs import choose_threshold, threshold_weights
     cfg, pcfg = ctx.config, ctx.config["prs"]

@@ -48,8 +48,9 @@ def summary_text(config: dict, lake) -> str:
     if os.path.exists(g):
         lines.append("GWAS:")
         for row in pd.read_csv(g, sep="\t").itertuples():
+            loci = f" lead loci={row.n_loci}" if hasattr(row, "n_loci") else ""
             lines.append(f"  {row.trait:<10} n={row.n_max} lambda_GC={row.lambda_gc:.3f} "
-                         f"genome-wide significant variants={row.n_significant}")
+                         f"genome-wide significant variants={row.n_significant}{loci}")
     m = os.path.join(r, "models", "summary.tsv")
     if os.path.exists(m):
         lines.append("Risk models (test split):")
@@ -66,7 +67,8 @@ def summary_text(config: dict, lake) -> str:
               f"  lake (Delta tables)   {config['lake']}/<table>  ({', '.join(_tables(config['lake']))})",
               f"  genotypes (Hail)      {config['lake']}/genotypes/",
               f"  QC report and plots   {r}/qc/",
-              f"  GWAS plots            {r}/gwas/<trait>/manhattan.png, qq.png",
+              f"  GWAS per trait        {r}/gwas/<trait>/gwas_summary.html (Manhattan, QQ, lead loci), "
+              f"<trait>.tsv.gz (GWAS-SSF)",
               f"  PRS                   {r}/prs/threshold_choice.tsv",
               f"  models and plots      {r}/models/<trait>/ ; MLflow store {r}/mlflow/",
               f"  reports               {r}/reports/  ({n_reports} participants)",

@@ -150,3 +150,73 @@ def test_traits_share_one_pass_and_blocks_do_not_change_results():
     X = np.column_stack([C[o], G[j, o]])
     coef, *_ = np.linalg.lstsq(X, pheno["q1"].to_numpy()[o], rcond=None)
     assert got["beta"].iat[j] == pytest.approx(coef[-1], rel=1e-9)
+
+
+def _logistic_reference(X, y):
+    """A plain single-variant Newton fit: (coefficients, log-likelihood)."""
+    b = np.zeros(X.shape[1])
+    for _ in range(100):
+        pr = 1 / (1 + np.exp(-X @ b))
+        step = np.linalg.solve((X * (pr * (1 - pr))[:, None]).T @ X, X.T @ (y - pr))
+        b += step
+        if np.abs(step).max() < 1e-12:
+            break
+    eta = X @ b
+    return b, float(np.sum(y * eta - np.logaddexp(0, eta)))
+
+
+@pytest.fixture(scope="module")
+def binary_block():
+    rng = np.random.default_rng(8)
+    n, v = 500, 40
+    G = rng.binomial(2, rng.uniform(0.05, 0.5, v)[:, None], (v, n)).astype(np.int8)
+    cv = pd.DataFrame({"age": rng.normal(50, 8, n), "pc1": rng.normal(size=n)})
+    eta = -1 + 0.03 * (cv["age"].to_numpy() - 50) + 0.5 * G[3] + 0.3 * G[11]
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    return G, y, cv
+
+
+def test_likelihood_ratio_and_score_tests_agree_with_hail(hl, binary_block):
+    G, y, cv = binary_block
+    C = design(cv)
+    mt = hl.utils.range_matrix_table(G.shape[0], G.shape[1])
+    mt = mt.annotate_entries(x=hl.literal(G.astype(float).tolist())[mt.row_idx][mt.col_idx])
+    mt = mt.annotate_cols(y=hl.literal(y.tolist())[mt.col_idx],
+                          c=hl.literal(C[:, 1:].tolist())[mt.col_idx])
+    covs = [1.0] + [mt.c[i] for i in range(C.shape[1] - 1)]
+    for test, stat in (("lrt", "chi_sq_stat"), ("score", "chi_sq_stat")):
+        ref = hl.logistic_regression_rows(test=test, y=mt.y, x=mt.x, covariates=covs).to_pandas()
+        ours = logistic_block(G, y, C, test=test)
+        assert (ours.test == test).all()
+        assert np.allclose(ours.stat, ref[stat], rtol=1e-6, atol=1e-9)
+        assert np.allclose(ours.p, ref["p_value"], rtol=1e-5)
+        if test == "lrt":                        # beta and SE are the Wald fit's (Hail stops at 1e-6)
+            wald = logistic_block(G, y, C)
+            assert (np.abs(ours.beta - ref["beta"].to_numpy(float)) <= 1e-4 * ours.se).all()
+            assert np.array_equal(ours.se, wald.se)
+
+
+def test_likelihood_ratio_and_score_tests_drop_missing_calls_per_variant(binary_block):
+    G, y, cv = binary_block
+    G = G.copy()
+    rng = np.random.default_rng(3)
+    G[rng.random(G.shape) < 0.05] = -1
+    C = design(cv)
+    lrt, score = logistic_block(G, y, C, test="lrt"), logistic_block(G, y, C, test="score")
+    for j in (0, 3, 11, 25):
+        o = G[j] >= 0
+        b1, ll1 = _logistic_reference(np.column_stack([C[o], G[j, o]]), y[o])
+        b0, ll0 = _logistic_reference(C[o], y[o])
+        assert lrt.stat[j] == pytest.approx(2 * (ll1 - ll0), rel=1e-8)
+        assert lrt.beta[j] == pytest.approx(b1[-1], rel=1e-8) and lrt.n[j] == o.sum()
+        # score by hand: U and its variance at the null fit over the called samples
+        pr = 1 / (1 + np.exp(-C[o] @ b0))
+        w = pr * (1 - pr)
+        g = G[j, o].astype(float)
+        u = g @ (y[o] - pr)
+        cwg = (C[o] * w[:, None]).T @ g
+        var = g @ (w * g) - cwg @ np.linalg.solve((C[o] * w[:, None]).T @ C[o], cwg)
+        assert score.stat[j] == pytest.approx(u * u / var, rel=1e-8)
+        assert score.beta[j] == pytest.approx(u / var, rel=1e-8)
+    with pytest.raises(ValueError, match="unknown logistic test"):
+        logistic_block(G, y, C, test="wilcoxon")

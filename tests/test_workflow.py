@@ -16,7 +16,7 @@ import yaml
 from jobs.lake import open_lake
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JOBS = ["read_genotypes", "genotypes", "phenotypes", "cohort", "gwas", "prs", "risk", "reports", "summary"]
+JOBS = ["read_genotypes", "genotypes", "phenotypes", "cohort", "gwas_chunk", "gwas", "prs", "risk", "reports", "summary"]
 
 
 def make_config(cohort_dir, results, **over):
@@ -33,7 +33,9 @@ def make_config(cohort_dir, results, **over):
         "features": [{"name": "sbp_mean", "type": "quantitative",
                       "measure": {"name": "systolic_bp", "summary": "mean", "source": "device", "min_readings": 5}}],
         "consent_feedback_column": "consent_feedback",
-        "pca": {"n_pcs": 5}, "gwas": {"n_pcs": 5},
+        "pca": {"n_pcs": 5},
+        # three scatter chunks, gathered (checked against one pass below)
+        "gwas": {"n_pcs": 5, "chunks": 3},
         # The test genome is 2 x 2.5 Mb: kinship of unrelated pairs is noisy, so only first-degree
         # and closer pairs count as related here (the default is 0.0884, second degree).
         "qc": {"related_kinship": 0.177},
@@ -149,6 +151,45 @@ def test_gwas_table_has_gwas_ssf_columns_on_the_training_split(run):
         assert np.allclose(ssf["beta"], mine["beta"], rtol=1e-5, equal_nan=True)
         assert np.allclose(ssf["p_value"], mine["p_value"], rtol=1e-5, equal_nan=True)
         assert ("odds_ratio" in ssf) == (trait == "cad") and set(ssf["chromosome"]) <= set(range(1, 26))
+
+
+@pytest.mark.slow
+def test_chunked_gwas_equals_one_pass_with_loci_and_summary_pages(run):
+    """Three scatter chunks gathered = one pass of the kernels over the whole genotype file;
+    gwas_loci holds the clumped lead variants, each trait has its summary page."""
+    import html
+    from genomics.glm_arrays import gwas_blocks
+    from genomics.plink_bed import read_bed_rows
+    from jobs.config import load_config
+    from jobs.gwas_inputs import gwas_inputs
+    from jobs.runtime import JobContext
+    lake = run["lake"]
+    cfg = load_config(str(run["results"] / "run" / "config.yaml"))
+    runs = lake.read("runs")
+    chunks = [json.loads(d) for d in runs.loc[runs["job"] == "gwas_chunk", "details"]]
+    assert sorted(c["chunk"] for c in chunks) == [0, 1, 2] and all(c["n_chunks"] == 3 for c in chunks)
+    assert "chrX" in ",".join(c["ranges"] for c in chunks)
+    inp = gwas_inputs(JobContext(job="test", config=cfg, lake=lake))
+    one = pd.concat(gwas_blocks(lambda a, b: read_bed_rows(inp.prefix, inp.n_fam, a, b, inp.cols), len(inp.bim),
+                                inp.variants, cfg["traits"], inp.pheno, inp.covariates, block=100_000),
+                    ignore_index=True)
+    g = lake.read("gwas_results")
+    assert sum(c["variants"] for c in chunks) == len(inp.bim) and len(g) == len(one)
+    key = ["trait", "variant_id"]
+    pd.testing.assert_frame_equal(g.drop(columns="run_id").sort_values(key).reset_index(drop=True),
+                                  one.sort_values(key).reset_index(drop=True), check_dtype=False, rtol=1e-6)
+    loci = lake.read("gwas_loci")
+    summary = pd.read_csv(run["results"] / "gwas" / "summary.tsv", sep="\t").set_index("trait")
+    for trait in ("ldl_c", "cad"):
+        lt = loci[loci["trait"] == trait].sort_values("locus")
+        gt = g[g["trait"] == trait]
+        assert len(lt) == summary.loc[trait, "n_loci"] >= 1
+        assert (lt["p_value"] <= cfg["gwas"]["significance"]).all() and lt["p_value"].is_monotonic_increasing
+        assert lt["variant_id"].iat[0] == gt.loc[gt["p_value"].idxmin(), "variant_id"]   # the top hit leads
+        assert (lt["n_significant"].sum() == (gt["p_value"] <= cfg["gwas"]["significance"]).sum())
+        page = (run["results"] / "gwas" / trait / "gwas_summary.html").read_text()
+        assert all(html.escape(v) in page for v in lt["variant_id"])
+        assert f"{summary.loc[trait, 'lambda_gc']:.3f}" in page and page.count("data:image/png;base64,") == 2
 
 
 @pytest.mark.slow

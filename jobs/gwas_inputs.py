@@ -1,0 +1,81 @@
+"""What the GWAS jobs share: the study samples (training split, the unrelated set and ancestry
+groups as configured), the covariates, the phenotype frame, and the genotype file with its
+column order. Read-only: every scatter chunk and the gather compute the same."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+def gwas_covariates(config: dict, cohort: pd.DataFrame) -> list[str]:
+    n_pcs = min(config["gwas"]["n_pcs"], sum(c.startswith("PC") for c in cohort.columns))
+    return list(config["covariates"]) + [f"PC{i + 1}" for i in range(n_pcs)]
+
+
+def gwas_samples(config: dict, cohort: pd.DataFrame) -> pd.DataFrame:
+    """The GWAS's people: the training split; the unrelated set only when configured; only the
+    configured ancestry groups when ``gwas.ancestry_groups`` is given."""
+    g = config["gwas"]
+    train = cohort[cohort["split"] == "train"].copy()
+    if g["unrelated_only"] and "unrelated" in train:
+        train = train[train["unrelated"].astype(bool)]
+    groups = g.get("ancestry_groups")
+    if groups:
+        if "ancestry" not in train:
+            raise ValueError("gwas.ancestry_groups is set but the cohort has no ancestry column")
+        train = train[train["ancestry"].astype(str).isin([str(x) for x in groups])]
+    return train
+
+
+@dataclass
+class GwasInputs:
+    pheno: pd.DataFrame       # participant_id, covariates, trait columns (float64), in .bed column order
+    covariates: list[str]
+    prefix: str               # the QC-passed PLINK fileset
+    bim: pd.DataFrame
+    n_fam: int
+    cols: np.ndarray          # .fam rows of pheno's participants
+    male: np.ndarray          # per participant of pheno: .fam sex 1
+
+    @property
+    def variants(self) -> pd.DataFrame:
+        return self.bim[["chromosome", "position", "ref", "alt"]]
+
+    @property
+    def variant_ids(self) -> np.ndarray:
+        """``chrom:pos:ref:alt`` per .bim row, as ``gwas_results.variant_id``."""
+        b = self.bim
+        return (b["chromosome"].astype(str) + ":" + b["position"].astype(str) + ":" + b["ref"].astype(str)
+                + ":" + b["alt"].astype(str)).to_numpy()
+
+
+def gwas_inputs(ctx) -> GwasInputs:
+    """Read the cohort and the genotype file's index; log the sample counts (no identifiers)."""
+    from genomics.plink_bed import read_bim_fam
+    from jobs.genotypes import bed_prefix
+    cfg = ctx.config
+    cohort = ctx.read_table("cohort")
+    train = gwas_samples(cfg, cohort)
+    covariates = gwas_covariates(cfg, cohort)
+    cols = ["participant_id", *covariates, *dict.fromkeys(t["column"] for t in cfg["traits"])]
+    pheno = train[cols].copy()
+    for c in pheno.columns[1:]:
+        pheno[c] = pd.to_numeric(pheno[c], errors="coerce").astype("float64")
+    prefix = bed_prefix(cfg)
+    ctx.input_path(prefix + ".bed", "plink-bed")
+    bim, fam = read_bim_fam(prefix)
+    pos = {s: i for i, s in enumerate(fam["iid"])}
+    pheno = pheno[pheno["participant_id"].isin(pos)].reset_index(drop=True)
+    groups = cfg["gwas"].get("ancestry_groups")
+    ctx.log(f"GWAS samples: {len(pheno)} of the training split"
+            f"{', unrelated set' if cfg['gwas']['unrelated_only'] else ''}"
+            f"{', ancestry groups ' + ','.join(map(str, groups)) if groups else ''}; covariates {covariates}")
+    cols = np.array([pos[s] for s in pheno["participant_id"]], dtype=np.int64)
+    return GwasInputs(pheno, covariates, prefix, bim, len(fam), cols, fam["sex"].to_numpy()[cols] == 1)
+
+
+def part_path(ctx, index: int, n_chunks: int) -> str:
+    """Where scatter chunk ``index`` of ``n_chunks`` leaves its rows for the gather."""
+    return ctx.result_path("gwas", "parts", f"{n_chunks}", f"chunk_{index:04d}.parquet")
