@@ -6,7 +6,8 @@ PLINK 2 reads the run's VCFs directly (multi-allelic sites dropped with --max-al
 training-split samples with --keep, the same covariates with --covar-variance-standardize,
 'omit-ref' so the ALT allele is tested as ours is, 'firth-fallback' as ours; on chrX the
 reported sexes and --split-par, with PLINK's default --xchr-model 2: males coded 0/2, as the
-pipeline's .bed codes them). Writes
+pipeline's .bed codes them, and 'no-x-sex' so that the PARs, split off, keep the sex covariate
+too). Writes
 <out>/gwas_vs_plink.tsv (one row per trait) and prints it. PLINK is a reference here, never a
 pipeline step.
 """
@@ -55,9 +56,11 @@ def run_plink(cfg, cohort, covariates, work) -> tuple[pd.DataFrame, float]:
                "--glm", "hide-covar", "omit-ref", "firth-fallback", "cols=+a1freq,+beta,+firth",
                "--threads", "2", "--out", prefix]
         if any(c in os.path.basename(vcf) for c in ("X", "x")):
-            # on chrX PLINK adds sex as a covariate itself; males non-PAR 0/2 (its default model 2)
-            cmd[3:3] = ["--update-sex", f"{work}/sex.txt", "--split-par", build,
-                        "--covar-name", *[c for c in covariates if c != "sex"]]
+            # males non-PAR 0/2 (PLINK's default model 2); the PARs split off as diploid. PLINK
+            # would add sex as a covariate on chrX only (not on the split-off PARs): 'no-x-sex'
+            # keeps the configured covariates, sex among them, on every chromosome, as ours
+            cmd[3:3] = ["--update-sex", f"{work}/sex.txt", "--split-par", build]
+            cmd[cmd.index("firth-fallback") + 1:cmd.index("firth-fallback") + 1] = ["no-x-sex"]
         t0 = time.time()
         subprocess.run(cmd, check=True, capture_output=True)
         seconds += time.time() - t0
