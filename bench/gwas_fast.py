@@ -2,7 +2,7 @@
 ``plink2 --glm`` on the same .bed, samples, phenotypes and covariates.
 
     .venv/bin/python bench/gwas_fast.py [--n-samples 5000] [--sequence-length 5000000]
-        [--chromosomes 1,2,3,4] [--out bench/out] [--repeats 2]
+        [--chromosomes 1,2,3,4] [--out bench/out] [--repeats 2] [--chunks 1 2]
 
 1. The cohort of ``bench/ingest_qc_vs_plink.py`` (its ``ensure_cohort``; 5,000 people x ~116,000
    records over 4 x 5 Mb), made into one PLINK 1 fileset by plink2 (biallelic records), once.
@@ -13,6 +13,10 @@
    ``cad`` (logistic).
 3. Ours in a child process per trait (whole process: interpreter start to exit) that also
    reports its in-process time (reading the .bed in blocks + the kernels, after imports).
+   With ``--chunks N`` (N > 1) the variants are split as the pipeline's ``gwas.chunks``
+   splits them and N children run at once, one BLAS thread each, as Snakemake runs the
+   scatter jobs on 2 cores: whole process is the wall time until the last exits, in-process
+   the slowest child's.
 Peak RSS of each process tree is sampled every 0.1 s. Writes <out>/gwas_fast.tsv with the
 ratios to PLINK's whole-process time and prints it, with the agreement figures (beta, SE).
 A benchmark, never a test; PLINK is a reference, never a pipeline step.
@@ -43,34 +47,45 @@ def child(args) -> int:
     pheno = pd.read_csv(os.path.join(args.work, "pheno_covar.tsv"), sep="\t")
     kind = "quantitative" if args.child == "ldl" else "binary"
     covs = [c for c in pheno.columns if c not in ("IID", "ldl", "cad")]
-    variants = bim[["chromosome", "position", "ref", "alt"]]
-    frames = list(gwas_blocks(lambda a, b: read_bed_rows(prefix, len(fam), a, b), len(bim), variants,
+    from genomics.chunks import genome_chunks
+    c = genome_chunks(bim["chromosome"], bim["position"], args.n_chunks)[args.chunk]
+    variants = bim[["chromosome", "position", "ref", "alt"]].iloc[c.start:c.stop]
+    frames = list(gwas_blocks(lambda a, b: read_bed_rows(prefix, len(fam), c.start + a, c.start + b),
+                              c.stop - c.start, variants,
                               [{"name": args.child, "type": kind, "column": args.child}], pheno, covs))
     res = pd.concat(frames, ignore_index=True)
     t2 = time.perf_counter()
-    res.to_parquet(os.path.join(args.work, f"ours_{args.child}.parquet"))
+    res.to_parquet(os.path.join(args.work, f"ours_{args.child}_{args.chunk}.parquet"))
     print(json.dumps({"in_process_s": t2 - t1, "imports_s": t1 - t0,
                       "tests": res["test"].value_counts().to_dict()}))
     return 0
 
 
-def measured(cmd) -> tuple[float, float, str]:
+def measured(*cmds, env=None) -> tuple[float, float, list[str]]:
+    """Run the commands at once; wall time until the last exits, peak RSS of all their process
+    trees together (sampled every 0.1 s), their outputs."""
     import psutil
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    ps = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+          for c in cmds]
+    procs = [psutil.Process(p.pid) for p in ps]
     peak = 0
-    proc = psutil.Process(p.pid)
-    while p.poll() is None:
-        try:
-            rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
+    while any(p.poll() is None for p in ps):
+        rss = 0
+        for proc in procs:
+            try:
+                rss += proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+            except psutil.Error:
+                pass
+        peak = max(peak, rss)
         time.sleep(0.1)
-    out, err = p.communicate()
-    if p.returncode:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{err[-2000:]}")
-    return time.perf_counter() - t, peak / 2**20, out
+    outs = []
+    for c, p in zip(cmds, ps):
+        out, err = p.communicate()
+        if p.returncode:
+            raise SystemExit(f"failed: {' '.join(c)}\n{err[-2000:]}")
+        outs.append(out)
+    return time.perf_counter() - t, peak / 2**20, outs
 
 
 def main(argv=None) -> int:
@@ -79,7 +94,12 @@ def main(argv=None) -> int:
     add_cohort_args(ap)
     ap.add_argument("--cohort-dir", default=None)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--chunks", type=int, nargs="+", default=[1, 2],
+                    help="chunk counts to time (N > 1: N processes at once, one thread each)")
+    ap.add_argument("--traits", nargs="+", choices=["ldl", "cad"], default=["ldl", "cad"])
     ap.add_argument("--child", choices=["ldl", "cad"], help=argparse.SUPPRESS)
+    ap.add_argument("--chunk", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--n-chunks", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -119,31 +139,42 @@ def main(argv=None) -> int:
                                                                           sep="\t", index=False)
     n_var = sum(1 for _ in open(prefix + ".bim"))
     rows = []
-    for trait, kind in [("ldl", "linear"), ("cad", "logistic")]:
+    plink_best = {}
+    for (trait, kind), n_chunks in [(tk, c) for tk in [("ldl", "linear"), ("cad", "logistic")]
+                                      if tk[0] in args.traits for c in args.chunks]:
         best = {}
+        threads = "2" if n_chunks == 1 else "1"
+        env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
         for _ in range(args.repeats):
-            pw, pm, _ = measured(["plink2", "--bfile", prefix, "--pheno", os.path.join(work, "pheno.txt"),
-                                  "--pheno-name", trait, "--covar", os.path.join(work, "covar.txt"),
-                                  "--covar-variance-standardize", "--glm", "hide-covar", "omit-ref",
-                                  "firth-fallback", "cols=+a1freq,+beta,+firth", "--threads", "2",
-                                  "--out", os.path.join(work, "plink")])
-            ow, om, out = measured([sys.executable, os.path.join(ROOT, "bench", "gwas_fast.py"), "--child", trait,
-                                    "--work", work])
-            info = json.loads(out.strip().splitlines()[-1])
+            if trait in plink_best:
+                pw, pm = plink_best[trait]
+            else:
+                pw, pm, _ = measured(["plink2", "--bfile", prefix, "--pheno", os.path.join(work, "pheno.txt"),
+                                      "--pheno-name", trait, "--covar", os.path.join(work, "covar.txt"),
+                                      "--covar-variance-standardize", "--glm", "hide-covar", "omit-ref",
+                                      "firth-fallback", "cols=+a1freq,+beta,+firth", "--threads", "2",
+                                      "--out", os.path.join(work, "plink")])
+            ow, om, outs = measured(*[[sys.executable, os.path.join(ROOT, "bench", "gwas_fast.py"), "--child", trait,
+                                       "--work", work, "--chunk", str(i), "--n-chunks", str(n_chunks)]
+                                      for i in range(n_chunks)], env=env)
+            infos = [json.loads(o.strip().splitlines()[-1]) for o in outs]
+            tests = pd.DataFrame([i["tests"] for i in infos]).sum().astype(int).to_dict()
             if not best or pw < best["plink_s"]:
                 best.update(plink_s=pw, plink_peak_mib=pm)
             if "ours_whole_s" not in best or ow < best["ours_whole_s"]:
-                best.update(ours_whole_s=ow, ours_in_process_s=info["in_process_s"], ours_peak_mib=om,
-                            tests=info["tests"])
+                best.update(ours_whole_s=ow, ours_in_process_s=max(i["in_process_s"] for i in infos), ours_peak_mib=om,
+                            tests=tests)
+        plink_best[trait] = (best["plink_s"], best["plink_peak_mib"])
         ref = pd.read_csv(os.path.join(work, f"plink.{trait}.glm.{kind}" + (".hybrid" if kind == "logistic" else "")),
                           sep="\t", na_values=".")
-        ours = pd.read_parquet(os.path.join(work, f"ours_{trait}.parquet"))
+        ours = pd.concat([pd.read_parquet(os.path.join(work, f"ours_{trait}_{i}.parquet")) for i in range(n_chunks)],
+                         ignore_index=True)
         m = ref.assign(beta=ours["beta"].to_numpy(), se=ours["standard_error"].to_numpy())
         maf = np.minimum(m["A1_FREQ"], 1 - m["A1_FREQ"])
         m = m[(maf >= 0.01) & m["BETA"].notna()]
         d = (m["beta"] - m["BETA"]).abs() / m["SE"]
         rel = (m["se"] / m["SE"] - 1).abs()
-        rows.append({"trait": trait, "test": kind, "samples": n, "variants": n_var,
+        rows.append({"trait": trait, "test": kind, "chunks": n_chunks, "samples": n, "variants": n_var,
                      "plink_whole_s": round(best["plink_s"], 2), "ours_in_process_s": round(best["ours_in_process_s"], 2),
                      "ours_whole_s": round(best["ours_whole_s"], 2),
                      "ratio_in_process": round(best["ours_in_process_s"] / best["plink_s"], 2),

@@ -4,7 +4,8 @@ PLINK 2 ``--glm`` semantics:
 * per variant, samples with a missing genotype are dropped (no mean imputation);
 * linear: ordinary least squares of y on covariates + dosage; t test with n - k - 1 degrees of
   freedom; several traits with the same samples share one pass;
-* logistic: Newton-Raphson maximum likelihood, Wald z test; where it fails (no convergence,
+* logistic: Newton-Raphson maximum likelihood from the null fit (a step larger than 0.5 is
+  halved while the log-likelihood would fall), Wald z test; where it fails (no convergence,
   (quasi-)separation: a fitted probability reaching 0 or 1, or an estimate diverging) the
   variant is refitted with Firth's penalised likelihood (``firth_fallback``), whose standard
   error comes from the inverse of the penalised information matrix and whose p-value is the
@@ -139,11 +140,13 @@ def logistic_block(G: np.ndarray, y: np.ndarray, C: np.ndarray, firth_fallback: 
     zero_cell = (in_cases == 0) | (minor.sum(1) - in_cases == 0)
     failed[zero_cell] = True
     active = np.flatnonzero(~zero_cell)
+    # Newton steps; a large one (a rare variant's first step from the null can overshoot and
+    # diverge) is halved while the log-likelihood would fall
+    eta = theta[active, :k] @ C.T + theta[active, k:] * g[active]
     for _ in range(max_iter):
         if not len(active):
             break
         ga, oa = g[active], obs[active]
-        eta = theta[active, :k] @ C.T + theta[active, k:] * ga
         pr = expit(eta)
         w = pr * (1 - pr) * oa
         r = (y[None] - pr) * oa
@@ -155,15 +158,31 @@ def logistic_block(G: np.ndarray, y: np.ndarray, C: np.ndarray, firth_fallback: 
             step = np.linalg.solve(H, U[:, :, None])[:, :, 0]
         except np.linalg.LinAlgError:
             step = np.stack([_safe_solve(h, u) for h, u in zip(H, U)])
-        theta[active] += step
-        sep = ~np.isfinite(step).all(1) | (np.abs(np.nan_to_num(theta[active], nan=np.inf)).max(1) > 30) \
+        new = theta[active] + step
+        new_eta = new[:, :k] @ C.T + new[:, k:] * ga
+        big = np.flatnonzero(np.isfinite(step).all(1) & (np.abs(step).max(1) > 0.5))
+        if len(big):
+            ll = _loglik(eta[big], y, oa[big])
+            new_ll = _loglik(new_eta[big], y, oa[big])
+            for _half in range(12):
+                worse = np.flatnonzero(~(new_ll >= ll - 1e-9))
+                if not len(worse):
+                    break
+                rows = big[worse]
+                step[rows] /= 2
+                new[rows] = theta[active[rows]] + step[rows]
+                new_eta[rows] = new[rows, :k] @ C.T + new[rows, k:] * ga[rows]
+                new_ll[worse] = _loglik(new_eta[rows], y, oa[rows])
+        theta[active] = new
+        sep = ~np.isfinite(step).all(1) | (np.abs(np.nan_to_num(new, nan=np.inf)).max(1) > 30) \
             | (((pr < 1e-12) | (pr > 1 - 1e-12)) & (oa > 0)).any(1)
-        done = np.abs(step).max(1) < tol * (1 + np.abs(theta[active]).max(1))
+        done = np.abs(step).max(1) < tol * (1 + np.abs(new).max(1))
         fin = done & ~sep
         if fin.any():
             cov[active[fin]] = _inverse(H[fin])
         failed[active[sep]] = True
-        active = active[~done & ~sep]
+        keep = ~done & ~sep
+        active, eta = active[keep], new_eta[keep]
     failed[active] = True                  # no convergence within max_iter
     beta = theta[:, k].copy()
     se = np.sqrt(cov[:, k, k])
@@ -310,9 +329,10 @@ def firth_block(g: np.ndarray, obs: np.ndarray, y: np.ndarray, C: np.ndarray, al
     theta[:, :k] = alpha0
     pen, H, pr, w = _penalised(theta, g, obs, y, C, k, ti, tj, CC)
     done = np.zeros(V, bool)
+    prev = np.zeros((V, p1))
     # the modified-score Newton map can settle into a 2-cycle next to the optimum (the penalty's
-    # own curvature is left out of X'WX): when the penalised log-likelihood stops changing the
-    # fit stops, at the midpoint of its last two iterates
+    # own curvature is left out of X'WX): when the penalised log-likelihood stops changing, or
+    # a step reverses the one before it, the fit moves to the midpoint of its last two iterates
     for _ in range(max_iter):
         act = np.flatnonzero(~done & np.isfinite(pen))
         if not len(act):
@@ -344,12 +364,17 @@ def firth_block(g: np.ndarray, obs: np.ndarray, y: np.ndarray, C: np.ndarray, al
             p_, H_, pr_, w_ = _penalised(cand, ga[wi], obs[act[wi]], y, C, k, ti, tj, CC)
             new_pen[wi], new_H[wi], new_pr[wi], new_w[wi] = p_, H_, pr_, w_
         flat_ = np.abs(new_pen - pen[act]) < 1e-10
-        cyc = flat_ & (mx >= tol)
+        taken = t[:, None] * step
+        back = np.einsum("vi,vi->v", taken, prev[act])
+        reverses = back < -0.8 * np.linalg.norm(taken, axis=1) * np.linalg.norm(prev[act], axis=1)
+        prev[act] = taken
+        cyc = (flat_ | reverses) & (mx >= tol)
         if cyc.any():       # settle a 2-cycle at its midpoint
             mid = (theta[act[cyc]] + new_theta[cyc]) / 2
             new_theta[cyc] = mid
             p_, H_, pr_, w_ = _penalised(mid, ga[cyc], obs[act[cyc]], y, C, k, ti, tj, CC)
             new_pen[cyc], new_H[cyc], new_pr[cyc], new_w[cyc] = p_, H_, pr_, w_
+            prev[act[cyc]] = 0
         theta[act], pen[act], H[act], pr[act], w[act] = new_theta, new_pen, new_H, new_pr, new_w
         done[act[(mx < tol) | flat_]] = True
     beta = np.where(done, theta[:, k], np.nan)
