@@ -1,28 +1,10 @@
 """LD clumping (as PLINK 1.9's --clump): walk variants from the smallest p-value up; each variant
 not yet clumped becomes an index variant and clumps every variant within ``window_bp`` whose
-squared genotype correlation with it reaches ``r2``."""
+r2 with it reaches ``r2`` (``r2_from_calls``: PLINK 1.9's EM haplotype r2)."""
 from __future__ import annotations
 
-import hail as hl
 import numpy as np
-
-
-def standardized_genotypes(mt: hl.MatrixTable) -> tuple[np.ndarray, "pd.DataFrame"]:
-    """Dosage matrix (variants x samples), mean-imputed and standardised per variant, with the
-    row keys (chromosome, position, ref, alt) in the same order. Use on a candidate subset."""
-    from hail.linalg import BlockMatrix
-    rows = mt.rows().key_by()
-    keys = rows.select(chromosome=rows.locus.contig, position=rows.locus.position,
-                       ref=rows.alleles[0], alt=rows.alleles[1]).to_pandas()
-    if len(keys) == 0:
-        return np.zeros((0, mt.count_cols()), dtype=np.float32), keys
-    x = BlockMatrix.from_entry_expr(hl.float64(mt.GT.n_alt_alleles()), mean_impute=True).to_numpy()
-    x = x.astype(np.float32)
-    x -= x.mean(axis=1, keepdims=True)
-    sd = x.std(axis=1, keepdims=True)
-    np.divide(x, sd, out=x, where=sd > 0)
-    x[(sd == 0).ravel()] = 0.0
-    return x, keys
+from scipy.special import xlogy
 
 
 def clump_assign(chromosomes, positions, p_values, r2_with, r2: float = 0.1, window_bp: int = 250_000,
@@ -59,51 +41,55 @@ def clump_assign(chromosomes, positions, p_values, r2_with, r2: float = 0.1, win
     return assign
 
 
-def r2_from_calls(calls: np.ndarray, haploid: np.ndarray | None = None, max_iter: int = 200):
+def _em_r2(n11, n10, n01, n00, dh) -> np.ndarray:
+    """r2 from two-locus haplotype counts (alt-alt n11 ... ref-ref n00, known phase) and ``dh``
+    double heterozygotes of unknown phase, at the maximum-likelihood split of the double
+    heterozygotes: x of them 11/00 solves the EM fixed point, the cubic
+    2x^3 + (a+d-b-c-h)x^2 + (ad+bc-h(a+d))x - h ad = 0 (a = n11, b = n10+h, c = n01+h,
+    d = n00, h = dh); of its real roots in [0, h] (and the ends) the likeliest is taken."""
+    a, b, c, d, h = n11, n10 + dh, n01 + dh, n00, dh
+    coef = np.stack([np.full_like(a, 2.0), a + d - b - c - h, a * d + b * c - h * (a + d), -h * a * d], axis=1)
+    comp = np.zeros((len(a), 3, 3))
+    comp[:, 0, :] = -coef[:, 1:] / 2
+    comp[:, 1, 0] = comp[:, 2, 1] = 1
+    roots = np.linalg.eigvals(comp) if len(a) else np.zeros((0, 3))
+    cand = np.where(np.abs(roots.imag) < 1e-6 * (1 + np.abs(roots.real)), roots.real, np.nan)
+    cand = np.column_stack([np.clip(cand, 0, h[:, None]), np.zeros(len(a)), h])
+    total = n11 + n10 + n01 + n00 + 2 * dh
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p11, p10 = (a[:, None] + cand) / total[:, None], (b[:, None] - cand) / total[:, None]
+        p01, p00 = (c[:, None] - cand) / total[:, None], (d[:, None] + cand) / total[:, None]
+        ll = (xlogy(n11[:, None], p11) + xlogy(n10[:, None], p10) + xlogy(n01[:, None], p01)
+              + xlogy(n00[:, None], p00) + xlogy(dh[:, None], p11 * p00 + p10 * p01))
+        best = np.take_along_axis(p11, np.nanargmax(np.where(np.isnan(cand), -np.inf, ll), axis=1)[:, None],
+                                  axis=1)[:, 0]
+        pa, pb = (n11 + n10 + dh) / total, (n11 + n01 + dh) / total
+        dd = best - pa * pb
+        var = pa * (1 - pa) * pb * (1 - pb)
+        r2 = dd * dd / var
+    return np.where((var > 0) & (total > 0), r2, 0.0)
+
+
+def r2_from_calls(calls: np.ndarray, haploid: np.ndarray | None = None):
     """``r2_with`` over alt-allele counts (int8, -1 missing; variants x samples), as PLINK 1.9's
     ``--clump`` computes r2: from haplotype frequencies estimated by EM from the unphased
     genotypes (the double heterozygotes' phase unknown), over the samples called at both
     variants. ``haploid`` (variants x samples, bool): samples whose call (0 or 2) is one
     haplotype there (males on non-PAR chrX), as the index variant has it."""
-    onehot = np.stack([(calls == a) for a in (0, 1, 2)]).astype(np.float64)    # (3, V, n)
     hap = np.zeros(calls.shape, bool) if haploid is None else np.asarray(haploid, bool)
 
     def r2_with(i, rows):
-        dip_i = onehot[:, i] * ~hap[i]                                        # (3, n)
-        hap_i = onehot[:, i] * hap[i]
-        oj = onehot[:, rows]                                                  # (3, m, n)
-        c = np.einsum("bmn,an->mab", oj, dip_i)                              # diploid 3x3 counts
-        h = np.einsum("bmn,an->mab", oj, hap_i)                              # haploid: 0 and 2 only
+        ci, cj = calls[i], calls[rows]
+        onehot_i = np.stack([ci == a for a in (0, 1, 2)]).astype(np.float32)          # (3, n)
+        both = np.concatenate([onehot_i * ~hap[i], onehot_i * hap[i]]).T                # (n, 6)
+        c = np.empty((len(rows), 3, 3))
+        h = np.empty((len(rows), 3, 3))
+        for b in (0, 1, 2):
+            x = (cj == b).astype(np.float32) @ both                                     # (m, 6)
+            c[:, :, b], h[:, :, b] = x[:, :3], x[:, 3:]
         n11 = 2 * c[:, 2, 2] + c[:, 2, 1] + c[:, 1, 2] + h[:, 2, 2]
         n10 = 2 * c[:, 2, 0] + c[:, 2, 1] + c[:, 1, 0] + h[:, 2, 0]
         n01 = 2 * c[:, 0, 2] + c[:, 1, 2] + c[:, 0, 1] + h[:, 0, 2]
         n00 = 2 * c[:, 0, 0] + c[:, 0, 1] + c[:, 1, 0] + h[:, 0, 0]
-        dh = c[:, 1, 1]
-        total = n11 + n10 + n01 + n00 + 2 * dh
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pa, pb = (n11 + n10 + dh) / total, (n11 + n01 + dh) / total
-            p11 = pa * pb
-            for _ in range(max_iter):
-                p10, p01, p00 = pa - p11, pb - p11, 1 - pa - pb + p11
-                f = np.where(dh > 0, p11 * p00 / (p11 * p00 + p10 * p01), 0.0)
-                new = (n11 + dh * np.nan_to_num(f)) / total
-                if np.nanmax(np.abs(new - p11), initial=0) < 1e-12:
-                    p11 = new
-                    break
-                p11 = new
-            d = p11 - pa * pb
-            var = pa * (1 - pa) * pb * (1 - pb)
-            r2 = d * d / var
-        return np.where((var > 0) & (total > 0), r2, 0.0)
+        return _em_r2(n11, n10, n01, n00, c[:, 1, 1])
     return r2_with
-
-
-def clump(chromosomes: np.ndarray, positions: np.ndarray, p_values: np.ndarray, genotypes: np.ndarray,
-          r2: float = 0.1, window_bp: int = 250_000) -> np.ndarray:
-    """Boolean mask of index variants (every variant a candidate). ``genotypes`` holds
-    standardised dosages (variants x samples), so r = g_i . g_j / n_samples."""
-    n = genotypes.shape[1] if genotypes.ndim == 2 else 0
-    assign = clump_assign(chromosomes, positions, p_values,
-                          lambda i, rows: (genotypes[rows] @ genotypes[i] / max(n, 1)) ** 2, r2=r2 if n else np.inf,
-                          window_bp=window_bp)
-    return assign == np.arange(len(assign))

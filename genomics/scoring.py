@@ -1,22 +1,28 @@
-"""Polygenic scores: many weight sets applied in one pass over the genotypes."""
+"""Polygenic scores: many weight sets applied in one pass over the genotypes (numpy, blocks of
+variants read once for every weight set)."""
 from __future__ import annotations
 
-import hail as hl
+import numpy as np
 
 
-def score_samples(mt: hl.MatrixTable, weights: hl.Table, n_scores: int) -> hl.Table:
-    """Sum over variants of weight x effect-allele dosage, for ``n_scores`` weight sets at once.
+def score_blocks(read_block, n_variants: int, weights: np.ndarray, cols, block: int = 4096) -> np.ndarray:
+    """Sum over variants of weight x effect-allele dosage, for every column of ``weights``.
 
-    ``weights`` is keyed by ``locus``, ``alleles`` (matching ``mt``; the effect allele is the
-    alternate one) with an ``array<float64>`` field ``w`` of length ``n_scores``. Missing
-    genotypes count as the mean dosage ``2 * alt_af`` (``mt`` must carry the row field
-    ``alt_af``), as PLINK's --score does. Returns a Table keyed by ``s`` with ``scores``
-    (array<float64>) and ``n_variants`` (variants scored).
+    ``read_block(start, stop)``: int8 (variants x samples) alt-allele counts, -1 missing, of
+    variants [start, stop) over every sample of the genotype file; ``weights``: (n_variants, K)
+    per alternate (effect) allele; ``cols``: the samples to score. A missing call counts as
+    twice the ALT frequency among the file's called samples (PLINK --score's mean imputation).
+    Returns the scores, (len(cols), K).
     """
-    mt = mt.annotate_rows(_w=weights[mt.row_key].w)
-    mt = mt.filter_rows(hl.is_defined(mt._w))
-    dosage = hl.or_else(hl.float64(mt.GT.n_alt_alleles()), 2.0 * mt.alt_af)
-    zero = hl.range(n_scores).map(lambda _: 0.0)
-    mt = mt.annotate_cols(scores=hl.or_else(hl.agg.array_sum(mt._w * dosage), zero),
-                          n_variants=hl.agg.count())
-    return mt.cols().select("scores", "n_variants")
+    weights = np.asarray(weights, dtype=np.float64).reshape(n_variants, -1)
+    cols = np.asarray(cols)
+    scores = np.zeros((len(cols), weights.shape[1]))
+    for a in range(0, n_variants, block):
+        b = min(a + block, n_variants)
+        g = read_block(a, b)
+        called = g >= 0
+        n_called = called.sum(1)
+        af = np.where(called, g, 0).sum(1) / np.maximum(2 * n_called, 1)
+        d = np.where(called, g, (2 * af)[:, None]).astype(np.float64)[:, cols]
+        scores += d.T @ weights[a:b]
+    return scores

@@ -38,6 +38,7 @@ class GwasInputs:
     n_fam: int
     cols: np.ndarray          # .fam rows of pheno's participants
     male: np.ndarray          # per participant of pheno: .fam sex 1
+    samples: np.ndarray       # every .fam sample ID, in file order
 
     @property
     def variants(self) -> pd.DataFrame:
@@ -73,7 +74,8 @@ def gwas_inputs(ctx) -> GwasInputs:
             f"{', unrelated set' if cfg['gwas']['unrelated_only'] else ''}"
             f"{', ancestry groups ' + ','.join(map(str, groups)) if groups else ''}; covariates {covariates}")
     cols = np.array([pos[s] for s in pheno["participant_id"]], dtype=np.int64)
-    return GwasInputs(pheno, covariates, prefix, bim, len(fam), cols, fam["sex"].to_numpy()[cols] == 1)
+    return GwasInputs(pheno, covariates, prefix, bim, len(fam), cols, fam["sex"].to_numpy()[cols] == 1,
+                      fam["iid"].to_numpy())
 
 
 def part_path(ctx, index: int, n_chunks: int) -> str:

@@ -1,6 +1,11 @@
 """PRS job: clumping + thresholding from the training-split GWAS, scores for every cohort
 participant at every threshold in one pass, the threshold chosen on the validation split.
-Writes Delta ``prs_weights`` and ``prs_scores`` (``selected`` marks the chosen threshold)."""
+Writes Delta ``prs_weights`` and ``prs_scores`` (``selected`` marks the chosen threshold).
+
+No JVM: the QC-passed genotypes are read from the genotype job's PLINK .bed, as the GWAS reads
+them. Clumping as PLINK 1.9 --clump (EM haplotype r2 over the GWAS samples, every variant with
+p at or below the largest threshold a candidate); scoring as PLINK --score (missing calls count
+as twice the ALT frequency; male non-PAR chrX coded 0/2, the coding the GWAS betas are per)."""
 from __future__ import annotations
 
 import sys
@@ -16,70 +21,60 @@ def build_parser():
 
 
 def run(ctx, args):
-    from jobs.genotypes import mt_paths
-    from jobs.gwas_inputs import gwas_covariates
-    from jobs.session import start_hail
+    from genomics.clumping import clump_assign, r2_from_calls
+    from genomics.plink_bed import read_bed_selected
+    from genomics.scoring import score_blocks
+    from genomics.sex_arrays import x_nonpar_rows
+    from jobs.gwas_inputs import gwas_inputs
     from models.prs import choose_threshold, threshold_weights
     cfg, pcfg = ctx.config, ctx.config["prs"]
     gwas = ctx.read_table("gwas_results")
     cohort = ctx.read_table("cohort")
     max_t = max(pcfg["p_thresholds"])
-    cand = gwas[gwas["p_value"] <= max_t]
-    cand_keys = cand[["chromosome", "base_pair_location", "other_allele", "effect_allele"]].drop_duplicates()
-
-    hl = start_hail(cfg, ctx.job)
-    from genomics.clumping import clump, standardized_genotypes
-    from genomics.scoring import score_samples
-    _, qc_path = mt_paths(cfg)
-    mt = hl.read_matrix_table(ctx.input_path(qc_path, "matrixtable"))
-
-    # LD reference: the GWAS (train) samples; candidate variants only.
-    keys_ht = hl.Table.from_pandas(cand_keys.rename(columns={"base_pair_location": "position"}))
-    keys_ht = keys_ht.key_by(locus=hl.locus(keys_ht.chromosome, hl.int32(keys_ht.position)),
-                             alleles=[keys_ht.other_allele, keys_ht.effect_allele])
-    train_ids = hl.literal(set(cohort.loc[cohort["split"] == "train", "participant_id"]))
-    ld_mt = mt.filter_cols(train_ids.contains(mt.s)).semi_join_rows(keys_ht)
-    g, keys = standardized_genotypes(ld_mt)
-    ctx.log(f"LD reference: {g.shape[0]} candidate variants x {g.shape[1]} training samples")
-    keys = keys.rename(columns={"position": "base_pair_location", "ref": "other_allele", "alt": "effect_allele"})
-    keys["row"] = np.arange(len(keys))
+    # the genotypes as the GWAS read them (QC-passed .bed, no JVM); LD from the GWAS samples
+    inp = gwas_inputs(ctx)
+    row_of = pd.Series(np.arange(len(inp.bim)), index=inp.variant_ids)
 
     weights = []
     for t in cfg["traits"]:
-        d = cand[cand["trait"] == t["name"]].merge(
-            keys, on=["chromosome", "base_pair_location", "other_allele", "effect_allele"])
-        mask = clump(d["chromosome"].to_numpy(), d["base_pair_location"].to_numpy(), d["p_value"].to_numpy(),
-                     g[d["row"].to_numpy()], r2=pcfg["clump_r2"], window_bp=pcfg["clump_kb"] * 1000)
+        d = gwas[(gwas["trait"] == t["name"]) & (gwas["p_value"] <= max_t)
+                 & gwas["variant_id"].isin(row_of.index)].reset_index(drop=True)
+        rows = row_of.loc[d["variant_id"]].to_numpy()
+        calls = read_bed_selected(inp.prefix, inp.n_fam, rows, inp.cols)
+        on_x = x_nonpar_rows(pd.DataFrame({"contig": d["chromosome"], "position": d["base_pair_location"]}),
+                             cfg["reference_genome"])
+        assign = clump_assign(d["chromosome"].to_numpy(), d["base_pair_location"].to_numpy(), d["p_value"].to_numpy(),
+                              r2_from_calls(calls, np.outer(on_x, inp.male)), r2=pcfg["clump_r2"],
+                              window_bp=pcfg["clump_kb"] * 1000, p1=max_t, p2=max_t)
+        mask = assign == np.arange(len(d))
+        del calls
         w = threshold_weights(d, mask, pcfg["p_thresholds"])
-        ctx.log(f"{t['name']}: {int(mask.sum())} index variants; per threshold "
+        ctx.log(f"{t['name']}: {len(d)} candidate variants, {int(mask.sum())} index variants; per threshold "
                 + ", ".join(f"{p:g}:{n}" for p, n in w.groupby("p_threshold").size().items()))
         weights.append(w)
     weights = pd.concat(weights, ignore_index=True)
-    del g
 
     # One pass over the genotypes for every (trait, threshold) weight set.
     sets = (weights[["trait", "p_threshold"]].drop_duplicates().sort_values(["trait", "p_threshold"])
             .reset_index(drop=True))
     sets["k"] = np.arange(len(sets))
     wk = weights.merge(sets, on=["trait", "p_threshold"])
-    vkeys = wk[["chromosome", "base_pair_location", "other_allele", "effect_allele"]].drop_duplicates().reset_index(drop=True)
-    vkeys["v"] = np.arange(len(vkeys))
-    wk = wk.merge(vkeys, on=["chromosome", "base_pair_location", "other_allele", "effect_allele"])
-    wide = np.zeros((len(vkeys), len(sets)))
-    wide[wk["v"].to_numpy(), wk["k"].to_numpy()] = wk["weight"].to_numpy()
-    wdf = vkeys.rename(columns={"base_pair_location": "position"}).copy()
-    wdf["w"] = list(wide)
-    w_ht = hl.Table.from_pandas(wdf[["chromosome", "position", "other_allele", "effect_allele", "w"]])
-    w_ht = w_ht.key_by(locus=hl.locus(w_ht.chromosome, hl.int32(w_ht.position)),
-                       alleles=[w_ht.other_allele, w_ht.effect_allele]).select("w")
-    score_mt = mt.filter_cols(hl.literal(set(cohort["participant_id"])).contains(mt.s))
-    scores = score_samples(score_mt, w_ht, len(sets)).to_pandas()
-    ctx.log(f"scored {len(scores)} participants x {len(sets)} weight sets")
+    vids = pd.Index(wk["variant_id"].unique())
+    order = np.argsort(row_of.loc[vids].to_numpy(), kind="stable")        # file order: sequential reads
+    vids = vids[order]
+    wide = np.zeros((len(vids), len(sets)))
+    wide[vids.get_indexer(wk["variant_id"]), wk["k"].to_numpy()] = wk["weight"].to_numpy()
+    fam_pos = {s: i for i, s in enumerate(inp.samples)}
+    people = cohort.loc[cohort["participant_id"].isin(fam_pos), "participant_id"].to_numpy()
+    rows = row_of.loc[vids].to_numpy()
+    scores = score_blocks(lambda a, b: read_bed_selected(inp.prefix, inp.n_fam, rows[a:b]), len(rows), wide,
+                          [fam_pos[s] for s in people])
+    ctx.log(f"scored {len(people)} participants x {len(sets)} weight sets over {len(rows)} variants")
 
     long = pd.DataFrame({
-        "participant_id": np.repeat(scores["s"].to_numpy(), len(sets)),
-        "k": np.tile(np.arange(len(sets)), len(scores)),
-        "score": np.concatenate(scores["scores"].map(np.asarray).to_list()) if len(scores) else [],
+        "participant_id": np.repeat(people, len(sets)),
+        "k": np.tile(np.arange(len(sets)), len(people)),
+        "score": scores.ravel(),
     }).merge(sets, on="k").drop(columns="k")
 
     covs = list(cfg["covariates"])

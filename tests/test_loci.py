@@ -74,6 +74,8 @@ def test_lead_loci_match_plink19_clump(bfile, p1, p2, r2, kb):
         if assign[row] == row:
             ours = set(ids[(assign == row) & (np.arange(len(ids)) != row)])
             assert ours == ref[index_id], index_id
+    print(f"\n{bim['chromosome'].iat[-1]} p1={p1} p2={p2} r2={r2} kb={kb}: {len(ref)} index variants, "
+          f"{sum(map(len, ref.values()))} clumped, identical to plink1.9 --clump")
     lead = loci.set_index("variant_id")
     assert (lead["n_clumped"] == pd.Series({k: len(v) + 1 for k, v in ref.items()})[lead.index]).all()
     assert (lead["start"] <= lead["base_pair_location"]).all() and (lead["p_value"] <= p1).all()

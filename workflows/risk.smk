@@ -5,9 +5,8 @@ rule prs:
         os.path.join(STAMPS, "gwas.json"),
     output:
         stamp=os.path.join(STAMPS, "prs.json"),
-    threads: 2
     resources:
-        mem_mb=9000,
+        mem_mb=4000,
     log: os.path.join(LOGS, "prs.log"),
     benchmark: os.path.join(BENCH, "prs.tsv"),
     shell: job("prs") + " --stamp {output.stamp} > {log} 2>&1"
