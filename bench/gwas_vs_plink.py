@@ -85,12 +85,17 @@ def compare(ours: pd.DataFrame, plink: pd.DataFrame) -> pd.DataFrame:
     for trait, d in m.groupby("trait"):
         maf = np.minimum(d["effect_allele_frequency"], 1 - d["effect_allele_frequency"])
         d = d[maf >= 0.01]
+        # rows PLINK flags itself (ERRCODE, e.g. UNFINISHED: its Newton stopped at its iteration
+        # limit, estimates unreliable) are counted, not compared
+        flagged = d["ERRCODE"].fillna(".").astype(str) != "." if "ERRCODE" in d else pd.Series(False, d.index)
+        n_flagged = int(flagged.sum())
+        d = d[~flagged]
         pb = d["BETA"] if "BETA" in d else np.log(d["OR"])
         z = (d["beta"] - pb).abs() / d["standard_error"]
         lp, lq = -np.log10(d["p_value"]), -np.log10(d["P"])
         sig_ours, sig_plink = set(d.index[d["p_value"] < 5e-8]), set(d.index[d["P"] < 5e-8])
         rows.append({
-            "trait": trait, "variants": len(d),
+            "trait": trait, "variants": len(d), "plink_flagged": n_flagged,
             "r_beta": np.corrcoef(d["beta"], pb)[0, 1],
             "r_log10p": np.corrcoef(lp, lq)[0, 1],
             "max_abs_beta_diff_over_se": z.max(), "median_abs_beta_diff_over_se": z.median(),
