@@ -53,7 +53,6 @@ def _loci(ctx, res: pd.DataFrame, inp) -> pd.DataFrame:
     """Clump each trait's hits over the GWAS samples' genotypes (PLINK 1.9 --clump semantics)."""
     from genomics.loci import LOCI_COLUMNS, lead_loci
     from genomics.plink_bed import read_bed_selected
-    from genomics.sex_arrays import x_nonpar_rows
     lc = ctx.config["gwas"]["loci"]
     p1 = lc["p1"] if lc["p1"] is not None else ctx.config["gwas"]["significance"]
     row_of = pd.Series(np.arange(len(inp.bim)), index=inp.variant_ids)
@@ -63,10 +62,8 @@ def _loci(ctx, res: pd.DataFrame, inp) -> pd.DataFrame:
         if not (cand["p_value"] <= p1).any():
             continue
         calls = read_bed_selected(inp.prefix, inp.n_fam, row_of.loc[cand["variant_id"]].to_numpy(), inp.cols)
-        on_x = x_nonpar_rows(pd.DataFrame({"contig": cand["chromosome"], "position": cand["base_pair_location"]}),
-                             ctx.config["reference_genome"])
-        haploid = np.outer(on_x, inp.male)
-        out.append(lead_loci(cand, calls, p1=p1, p2=lc["p2"], r2=lc["r2"], kb=lc["kb"], haploid=haploid))
+        out.append(lead_loci(cand, calls, p1=p1, p2=lc["p2"], r2=lc["r2"], kb=lc["kb"],
+                             haploid=inp.haploid(cand, ctx.config["reference_genome"])))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=LOCI_COLUMNS)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 
-import numpy as np
 import pandas as pd
 
 from jobs.runtime import base_parser, run_job

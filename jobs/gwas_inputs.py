@@ -44,6 +44,14 @@ class GwasInputs:
     def variants(self) -> pd.DataFrame:
         return self.bim[["chromosome", "position", "ref", "alt"]]
 
+    def haploid(self, rows: pd.DataFrame, reference_genome: str) -> np.ndarray:
+        """(variants x GWAS samples) bool: the calls that are haploid (males on non-PAR chrX)
+        for the ``gwas_results`` rows ``rows`` (chromosome, base_pair_location)."""
+        from genomics.sex_arrays import x_nonpar_rows
+        on_x = x_nonpar_rows(pd.DataFrame({"contig": rows["chromosome"].to_numpy(),
+                                           "position": rows["base_pair_location"].to_numpy()}), reference_genome)
+        return np.outer(on_x, self.male)
+
     @property
     def variant_ids(self) -> np.ndarray:
         """``chrom:pos:ref:alt`` per .bim row, as ``gwas_results.variant_id``."""

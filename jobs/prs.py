@@ -24,7 +24,6 @@ def run(ctx, args):
     from genomics.clumping import clump_assign, r2_from_calls
     from genomics.plink_bed import read_bed_selected
     from genomics.scoring import score_blocks
-    from genomics.sex_arrays import x_nonpar_rows
     from jobs.gwas_inputs import gwas_inputs
     from models.prs import choose_threshold, threshold_weights
     cfg, pcfg = ctx.config, ctx.config["prs"]
@@ -41,10 +40,8 @@ def run(ctx, args):
                  & gwas["variant_id"].isin(row_of.index)].reset_index(drop=True)
         rows = row_of.loc[d["variant_id"]].to_numpy()
         calls = read_bed_selected(inp.prefix, inp.n_fam, rows, inp.cols)
-        on_x = x_nonpar_rows(pd.DataFrame({"contig": d["chromosome"], "position": d["base_pair_location"]}),
-                             cfg["reference_genome"])
         assign = clump_assign(d["chromosome"].to_numpy(), d["base_pair_location"].to_numpy(), d["p_value"].to_numpy(),
-                              r2_from_calls(calls, np.outer(on_x, inp.male)), r2=pcfg["clump_r2"],
+                              r2_from_calls(calls, inp.haploid(d, cfg["reference_genome"])), r2=pcfg["clump_r2"],
                               window_bp=pcfg["clump_kb"] * 1000, p1=max_t, p2=max_t)
         mask = assign == np.arange(len(d))
         del calls
