@@ -29,10 +29,12 @@ def main(argv=None) -> int:
                      "peak_rss_mib": round(float(d["max_rss"].iloc[-1]), 0),
                      "cpu_s": round(float(d["cpu_time"].iloc[-1]), 1) if "cpu_time" in d else None})
     t = pd.DataFrame(rows)
+    # the parallel jobs (per-file reads, GWAS chunks) sit just before the job that gathers them
     t["order"] = t["stage"].map(lambda s: ORDER.index(s) if s in ORDER
-                                else (0.5 if s.startswith("read_genotypes") else 99))
-    t = t.sort_values("order").drop(columns="order")
-    total = pd.DataFrame([{"stage": "total (sum; the reads run in parallel)", "wall_s": round(t["wall_s"].sum(), 1),
+                                else (0.5 if s.startswith("read_genotypes")
+                                      else ORDER.index("gwas") - 0.5 if s.startswith("gwas_chunk") else 99))
+    t = t.sort_values(["order", "stage"], kind="stable").drop(columns="order")
+    total = pd.DataFrame([{"stage": "total (sum; the reads and the GWAS chunks run in parallel)", "wall_s": round(t["wall_s"].sum(), 1),
                            "peak_rss_mib": t["peak_rss_mib"].max(), "cpu_s": t["cpu_s"].sum()}])
     t = pd.concat([t, total], ignore_index=True)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
