@@ -163,6 +163,7 @@ def manhattan_figure(
                    label=f"p = {significance:.0e}")
 
     if label_df is not None and len(label_df) and n_chrom:
+        placed = []
         for _, row in label_df.iterrows():
             cname = normalize_chromosome(row["chromosome"])
             if cname not in order:
@@ -172,8 +173,15 @@ def manhattan_figure(
             near = in_chrom & (np.abs(pos - bp) <= label_window_bp)
             ly = float(y[near].max()) if near.any() else (sig_y if sig_y is not None else 0.0)
             lx = bp + offsets[cname]
+            placed.append((lx, ly, str(row["label"])))
+        # labels closer than a tenth of the axis to the one before are lifted a line higher
+        width = max(offset, 1.0)
+        prev_x, lift = -np.inf, 0
+        for lx, ly, text in sorted(placed):
+            lift = lift + 1 if lx - prev_x < 0.1 * width else 0
+            prev_x = lx
             ax.annotate(
-                str(row["label"]), xy=(lx, ly), xytext=(0, 12), textcoords="offset points",
+                text, xy=(lx, ly), xytext=(0, 12 + 11 * lift), textcoords="offset points",
                 ha="center", fontsize=8, arrowprops={"arrowstyle": "-", "lw": 0.6},
             )
 
