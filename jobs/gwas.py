@@ -55,13 +55,14 @@ def _loci(ctx, res: pd.DataFrame, inp) -> pd.DataFrame:
     from genomics.plink_bed import read_bed_selected
     lc = ctx.config["gwas"]["loci"]
     p1 = lc["p1"] if lc["p1"] is not None else ctx.config["gwas"]["significance"]
-    row_of = pd.Series(np.arange(len(inp.bim)), index=inp.variant_ids)
     out = []
     for trait, d in res.groupby("trait", sort=False):
-        cand = d[d["p_value"] <= lc["p2"]]
+        # a trait's rows are in the genotype file's order (chunks gathered in order), one per variant
+        rows = np.flatnonzero((d["p_value"] <= lc["p2"]).to_numpy())
+        cand = d.iloc[rows]
         if not (cand["p_value"] <= p1).any():
             continue
-        calls = read_bed_selected(inp.prefix, inp.n_fam, row_of.loc[cand["variant_id"]].to_numpy(), inp.cols)
+        calls = read_bed_selected(inp.prefix, inp.n_fam, rows, inp.cols)
         out.append(lead_loci(cand, calls, p1=p1, p2=lc["p2"], r2=lc["r2"], kb=lc["kb"],
                              haploid=inp.haploid(cand, ctx.config["reference_genome"])))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=LOCI_COLUMNS)

@@ -32,12 +32,13 @@ def run(ctx, args):
     max_t = max(pcfg["p_thresholds"])
     # the genotypes as the GWAS read them (QC-passed .bed, no JVM); LD from the GWAS samples
     inp = gwas_inputs(ctx)
-    row_of = pd.Series(np.arange(len(inp.bim)), index=inp.variant_ids)
+    ids = pd.Index(inp.variant_ids)
+    row_of = pd.Series(np.arange(len(ids)), index=ids)[~ids.duplicated()]    # a repeated record: its first
 
     weights = []
     for t in cfg["traits"]:
         d = gwas[(gwas["trait"] == t["name"]) & (gwas["p_value"] <= max_t)
-                 & gwas["variant_id"].isin(row_of.index)].reset_index(drop=True)
+                 & gwas["variant_id"].isin(row_of.index)].drop_duplicates("variant_id").reset_index(drop=True)
         rows = row_of.loc[d["variant_id"]].to_numpy()
         calls = read_bed_selected(inp.prefix, inp.n_fam, rows, inp.cols)
         assign = clump_assign(d["chromosome"].to_numpy(), d["base_pair_location"].to_numpy(), d["p_value"].to_numpy(),

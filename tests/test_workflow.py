@@ -40,7 +40,10 @@ def make_config(cohort_dir, results, **over):
         # and closer pairs count as related here (the default is 0.0884, second degree).
         "qc": {"related_kinship": 0.177},
         "spark": {"driver_memory": "3g"},
+        # a fixed pseudonymisation key: the same pseudonyms, hence the same split, every run
+        "privacy": {"key_file": str(results / "e2e.key")},
     }
+    (results / "e2e.key").write_text("genolake-e2e-test-key-0123456789abcdef\n")
     cfg.update(over)
     path = results / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -180,16 +183,20 @@ def test_chunked_gwas_equals_one_pass_with_loci_and_summary_pages(run):
                                   one.sort_values(key).reset_index(drop=True), check_dtype=False, rtol=1e-6)
     loci = lake.read("gwas_loci")
     summary = pd.read_csv(run["results"] / "gwas" / "summary.tsv", sep="\t").set_index("trait")
+    sig = cfg["gwas"]["significance"]
     for trait in ("ldl_c", "cad"):
         lt = loci[loci["trait"] == trait].sort_values("locus")
         gt = g[g["trait"] == trait]
-        assert len(lt) == summary.loc[trait, "n_loci"] >= 1
-        assert (lt["p_value"] <= cfg["gwas"]["significance"]).all() and lt["p_value"].is_monotonic_increasing
-        assert lt["variant_id"].iat[0] == gt.loc[gt["p_value"].idxmin(), "variant_id"]   # the top hit leads
-        assert (lt["n_significant"].sum() == (gt["p_value"] <= cfg["gwas"]["significance"]).sum())
+        assert len(lt) == summary.loc[trait, "n_loci"] and (len(lt) >= 1) == (gt["p_value"] <= sig).any()
+        if trait == "ldl_c":                       # strong loci in the test cohort
+            assert len(lt) >= 2
         page = (run["results"] / "gwas" / trait / "gwas_summary.html").read_text()
         assert all(html.escape(v) in page for v in lt["variant_id"])
         assert f"{summary.loc[trait, 'lambda_gc']:.3f}" in page and page.count("data:image/png;base64,") == 2
+        if len(lt):
+            assert (lt["p_value"] <= sig).all() and lt["p_value"].is_monotonic_increasing
+            assert lt["variant_id"].iat[0] == gt.loc[gt["p_value"].idxmin(), "variant_id"]   # the top hit leads
+            assert lt["n_significant"].sum() == (gt["p_value"] <= sig).sum()   # every hit in a locus
 
 
 @pytest.mark.slow
