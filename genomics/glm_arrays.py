@@ -226,11 +226,7 @@ def _null_fits(obs: np.ndarray, y: np.ndarray, C: np.ndarray, alpha0: np.ndarray
         if not len(act):
             break
         pr = expit(theta[act] @ C.T)
-        w = pr * (1 - pr) * obs[act]
-        H = np.empty((len(act), k, k))
-        up = w @ CC
-        H[:, ti, tj] = up
-        H[:, tj, ti] = up
+        H = _covariate_information(pr * (1 - pr) * obs[act], k, ti, tj, CC)
         step = np.linalg.solve(H, (((y[None] - pr) * obs[act]) @ C)[:, :, None])[:, :, 0]
         theta[act] += step
         act = act[np.abs(step).max(1) >= tol * (1 + np.abs(theta[act]).max(1))]
@@ -244,10 +240,7 @@ def _score_block(g, obs, y, C, alpha0, ti, tj, CC) -> AssocBlock:
     pr = expit(theta0 @ C.T)
     w = pr * (1 - pr) * obs
     U = ((y[None] - pr) * obs * g).sum(1)
-    H = np.empty((len(g), k, k))
-    up = w @ CC
-    H[:, ti, tj] = up
-    H[:, tj, ti] = up
+    H = _covariate_information(w, k, ti, tj, CC)
     wg = w * g
     Cwg = wg @ C
     Vs = (wg * g).sum(1) - np.einsum("vk,vk->v", Cwg, np.linalg.solve(H, Cwg[:, :, None])[:, :, 0])
@@ -260,14 +253,21 @@ def _score_block(g, obs, y, C, alpha0, ti, tj, CC) -> AssocBlock:
     return AssocBlock(beta, se, stat, p, obs.sum(1).astype(np.int64), np.full(len(g), "score", dtype=object))
 
 
-def _information(w, g, C, ti, tj, CC) -> np.ndarray:
-    """Per variant X'WX with X = [C, dosage]: (V, k+1, k+1); ``CC`` the upper triangle
+def _covariate_information(w, k, ti, tj, CC) -> np.ndarray:
+    """Per row of weights ``w`` the covariates' C'WC: (V, k, k); ``CC`` the upper triangle
     (``ti``, ``tj``) of each sample's c c'."""
-    V, k = w.shape[0], C.shape[1]
-    H = np.empty((V, k + 1, k + 1))
+    H = np.empty((w.shape[0], k, k))
     upper = w @ CC
     H[:, ti, tj] = upper
     H[:, tj, ti] = upper
+    return H
+
+
+def _information(w, g, C, ti, tj, CC) -> np.ndarray:
+    """Per variant X'WX with X = [C, dosage]: (V, k+1, k+1)."""
+    V, k = w.shape[0], C.shape[1]
+    H = np.empty((V, k + 1, k + 1))
+    H[:, :k, :k] = _covariate_information(w, k, ti, tj, CC)
     wg = w * g
     H[:, :k, k] = H[:, k, :k] = wg @ C
     H[:, k, k] = (wg * g).sum(1)

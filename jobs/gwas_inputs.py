@@ -55,9 +55,8 @@ class GwasInputs:
     @property
     def variant_ids(self) -> np.ndarray:
         """``chrom:pos:ref:alt`` per .bim row, as ``gwas_results.variant_id``."""
-        b = self.bim
-        return (b["chromosome"].astype(str) + ":" + b["position"].astype(str) + ":" + b["ref"].astype(str)
-                + ":" + b["alt"].astype(str)).to_numpy()
+        from genomics.plink_bed import variant_ids
+        return variant_ids(self.bim.rename(columns={"chromosome": "contig"})).to_numpy()
 
 
 def gwas_inputs(ctx) -> GwasInputs:
