@@ -114,3 +114,21 @@ def assign_ancestry(pcs: pd.DataFrame, n_pcs: int = 4, reference: pd.DataFrame |
     order = {c: f"cluster{i + 1}" for i, c in enumerate(pd.Series(lab).value_counts().index)}
     group = np.where(prob.max(1) >= min_probability, [order[c] for c in lab], "other")
     return pd.DataFrame({"s": pcs["s"], "ancestry": group, "probability": prob.max(1), "method": "gaussian_mixture"})
+
+
+def unassigned_ancestry(samples) -> pd.DataFrame:
+    """``assign_ancestry``'s columns for samples without PCs (PCA skipped): every ``ancestry``
+    'unassigned', ``probability`` NaN, ``method`` 'none'."""
+    s = pd.Series(list(samples), dtype=object)
+    return pd.DataFrame({"s": s, "ancestry": "unassigned", "probability": np.nan, "method": "none"})
+
+
+def describe_ancestry_labels(anc: pd.DataFrame) -> str:
+    """One line saying what the ``ancestry`` labels of ``assign_ancestry``'s output mean."""
+    methods = set(anc["method"]) if len(anc) else set()
+    if "random_forest" in methods:
+        return "ancestry groups are the reference panel's populations (ancestry.reference)"
+    if "gaussian_mixture" in methods:
+        return ("no reference panel was given (ancestry.reference), so ancestry groups are unlabelled "
+                "clusters of the PCs (cluster1 the largest), not populations")
+    return "no ancestry groups: PCA was skipped"

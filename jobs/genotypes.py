@@ -34,6 +34,16 @@ def mt_paths(config: dict) -> tuple[str, str]:
 
 
 def run(ctx, args):
+    """``run_genotype_qc``; the job's scratch (``<results>/tmp/genotypes``) is removed whether it
+    succeeds or fails."""
+    import shutil
+    try:
+        run_genotype_qc(ctx, args)
+    finally:
+        shutil.rmtree(ctx.result_path("tmp", ctx.job), ignore_errors=True)
+
+
+def run_genotype_qc(ctx, args):
     import os
     from genomics import ancestry, qc, qc_arrays as qa, relatedness
     from genomics.kinship import king_robust, kinship_pairs
@@ -72,6 +82,7 @@ def run(ctx, args):
     from jobs import privacy
     pseudo = privacy.pseudonymiser(cfg, ctx.log)
     pids = pseudo.many(ga.samples)
+    check_linkage(ctx, pids, participants)
     ga = dataclasses.replace(ga, samples=pids)
     gone = np.isin(pids, list(privacy.withdrawn(cfg)))
     if gone.any():
@@ -110,11 +121,16 @@ def run(ctx, args):
     # 3. sex check on chrX non-PAR: F with haploid calls counted as homozygous (PLINK 1.9)
     reported = dict(zip(participants["participant_id"], participants["sex"].astype(int)))
     sex_df = None
+    notes = []                     # what the QC report says about the evidence, counts only
     if q["sex_check"]:
         x_rows = np.flatnonzero(loci.x_nonpar)
         if len(x_rows) == 0:
-            ctx.log("sex check skipped: no non-PAR chrX variants")
-        else:
+            notes.append("sex check skipped: no non-PAR chrX variants, so no genetic sex is called")
+            ctx.log(notes[-1])
+            ctx.details.setdefault("evidence", {})["sex_check"] = {"step": "sex_check", "n_variants": 0,
+                                                                   "verdict": "skip", "message": notes[-1]}
+        # the sites F is computed over: polymorphic in the call-rate-passed samples
+        elif _judge(ctx, notes, "sex_check", int(((pre["maf"] > 0) & loci.x_nonpar).sum()), q).verdict != "skip":
             sex_df = _sex_check(gt, hap, x_rows, keep, samples, reported, q)
             ctx.log(f"sex check: {int(sex_df['sex_mismatch'].sum())} reported/genetic mismatches, "
                     f"{int((sex_df['genetic_sex'] == 'U').sum())} undetermined")
@@ -122,11 +138,17 @@ def run(ctx, args):
     # 4. relatedness: KING-robust on the common variants, the unrelated set chosen greedily,
     #    phenotyped people preferred
     kept_samples = samples[keep]
+    kin_ev = _judge(ctx, notes, "kinship", len(kin_rows), q)
     codes = np.ascontiguousarray(gt[kin_rows][:, keep].T)
-    pairs = kinship_pairs(king_robust(codes), list(kept_samples), 0.0442)
+    if kin_ev.verdict == "skip":        # nobody flagged related on noise
+        pairs = kinship_pairs(np.full((0, 0), np.nan, np.float32), [], 0.0442)
+    else:
+        pairs = kinship_pairs(king_robust(codes), list(kept_samples), 0.0442)
     pairs["degree"] = relatedness.king_degree(pairs["kinship"])
-    ctx.log(f"KING on {codes.shape[1]} common variants: "
-            + (", ".join(f"{k} {v}" for k, v in pairs["degree"].value_counts().items()) or "no pairs") + " pairs")
+    if kin_ev.verdict != "skip":
+        ctx.log(f"KING on {codes.shape[1]} common variants: "
+                + (", ".join(f"{k} {v}" for k, v in pairs["degree"].value_counts().items()) + " pairs"
+                   if len(pairs) else "no pairs at kinship >= 0.0442"))
     pca_codes = np.ascontiguousarray(codes[:, pruned])
     del codes
     drop = relatedness.related_to_drop(hl.Table.from_pandas(pairs), q["related_kinship"],
@@ -135,23 +157,33 @@ def run(ctx, args):
 
     # 5. PCA fitted on the unrelated, the related projected; ancestry groups
     fit = np.array([s_ not in drop for s_ in kept_samples])
-    scores, eigenvalues = ancestry.hwe_normalized_pcs(pca_codes, fit, p["n_pcs"])
-    pcs_df = pd.DataFrame(scores, columns=[f"PC{i + 1}" for i in range(scores.shape[1])])
-    pcs_df.insert(0, "s", kept_samples)
-    pcs_df.insert(1, "projected", ~fit)
-    het = pd.DataFrame({"s": kept_samples, "het_f": qc.inbreeding_f(pca_codes)})
-    del pca_codes
+    pca_ev = _judge(ctx, notes, "pca", len(pca_rows), q)
     a = cfg["ancestry"]
-    ref = None
-    if a["reference"]:
-        ref = pd.read_csv(ctx.input_file(a["reference"]), sep=None, engine="python", dtype=str)
-        ref["s"] = pseudo.many(ref["s"])      # the file names VCF sample IDs
-    anc = ancestry.assign_ancestry(pcs_df, a["n_pcs"], ref, a["min_probability"])
-    ctx.log("ancestry groups: " + ", ".join(f"{k} {v}" for k, v in anc["ancestry"].value_counts().items()))
-
-    # 6. heterozygosity outliers within ancestry group
-    het = het.merge(anc[["s", "ancestry"]], on="s")
-    het["het_outlier"] = qc.heterozygosity_outliers(het, q["heterozygosity_sd"])
+    if pca_ev.verdict == "skip":        # no PCs, ancestry groups or heterozygosity outliers
+        eigenvalues = np.zeros(0)
+        pcs_df = pd.DataFrame({"s": kept_samples, "projected": ~fit})
+        anc = ancestry.unassigned_ancestry(kept_samples)
+        het = pd.DataFrame({"s": kept_samples, "het_f": np.nan, "ancestry": anc["ancestry"].to_numpy(),
+                            "het_outlier": False})
+    else:
+        scores, eigenvalues = ancestry.hwe_normalized_pcs(pca_codes, fit, p["n_pcs"])
+        pcs_df = pd.DataFrame(scores, columns=[f"PC{i + 1}" for i in range(scores.shape[1])])
+        pcs_df.insert(0, "s", kept_samples)
+        pcs_df.insert(1, "projected", ~fit)
+        het = pd.DataFrame({"s": kept_samples, "het_f": qc.inbreeding_f(pca_codes)})
+        ref = None
+        if a["reference"]:
+            ref = pd.read_csv(ctx.input_file(a["reference"]), sep=None, engine="python", dtype=str)
+            ref["s"] = pseudo.many(ref["s"])      # the file names VCF sample IDs
+        anc = ancestry.assign_ancestry(pcs_df, a["n_pcs"], ref, a["min_probability"])
+        # 6. heterozygosity outliers within ancestry group
+        het = het.merge(anc[["s", "ancestry"]], on="s")
+        het["het_outlier"] = qc.heterozygosity_outliers(het, q["heterozygosity_sd"])
+    del pca_codes
+    labels = ancestry.describe_ancestry_labels(anc)
+    notes.append(labels)
+    ctx.log("ancestry groups: " + ", ".join(f"{k} {v}" for k, v in anc["ancestry"].value_counts().items())
+            + f" ({labels})")
 
     # sample verdicts
     s = _sample_verdicts(sqc, het, anc, sex_df, drop, q, steps)
@@ -202,8 +234,9 @@ def run(ctx, args):
                                   "kinship": pd.Series(dtype=float), "degree": pd.Series(dtype=str)}))
     pd.DataFrame(steps).to_csv(ctx.output_path(ctx.result_path("qc", "qc_summary.tsv")), sep="\t", index=False)
     from jobs.qc_report import write_qc_report
-    write_qc_report(ctx, s, pcs_df, anc, pairs, steps, q)
-    ctx.details.update({"qc_steps": steps, "pca_variants": int(len(pca_rows)),
+    write_qc_report(ctx, s, pcs_df, anc, pairs, steps, q, notes)
+    ctx.details.update({"qc_steps": steps, "pca_variants": int(len(pca_rows)), "qc_notes": notes,
+                        "ancestry_labels": labels,
                         "hwe_subset_size": len(hwe_ids or []), "eigenvalues": [float(e) for e in eigenvalues]})
 
 
@@ -314,8 +347,11 @@ def _sample_verdicts(sqc, het, anc, sex_df, drop, q, steps) -> pd.DataFrame:
         removed = int((alive & ~s[col]).sum())
         alive &= s[col]
         steps.append(_step(name, thr, removed, int(alive.sum())))
-    steps.append({"step": "related (flagged, kept)", "unit": "samples", "threshold": q["related_kinship"],
-                  "removed": 0, "remaining": int(s["unrelated"].sum())})
+    # relatives stay in QC (and in the cohort); one of each related pair is only left out of the
+    # unrelated set, which the GWAS and PCA fit use: "removed" counts those left out
+    n_passed = int(s["qc_pass"].sum())
+    steps.append({"step": "left out of unrelated set", "unit": "samples", "threshold": q["related_kinship"],
+                  "removed": n_passed - int(s["unrelated"].sum()), "remaining": int(s["unrelated"].sum())})
     return s
 
 
@@ -337,8 +373,15 @@ def _write_qc_matrix_table(ctx, hl, ga, loci, rows, cols, alt_af, qc_path, ref_g
     ``alt_af``): PLINK 1 .bed written from the matrix, read by ``hl.import_plink``, male non-PAR
     chrX calls made haploid again, checkpointed."""
     import shutil
-    from genomics.plink_bed import restore_haploid, write_bed
     prefix = ctx.result_path("tmp", ctx.job, "qc")
+    try:
+        _write_qc_files(ctx, hl, ga, loci, rows, cols, alt_af, qc_path, ref_genome, prefix)
+    finally:                      # a failed write leaves no half-written fileset behind
+        shutil.rmtree(ctx.result_path("tmp", ctx.job), ignore_errors=True)
+
+
+def _write_qc_files(ctx, hl, ga, loci, rows, cols, alt_af, qc_path, ref_genome, prefix) -> None:
+    from genomics.plink_bed import restore_haploid, write_bed
     # .fam sex from the chrX ploidy: 1 for samples with haploid non-PAR chrX calls (males), 2 for
     # the others when chrX is there, 0 without chrX, so PLINK treats the fileset as we do
     hap_x = _haploid_x_samples(ga, loci)
@@ -348,18 +391,20 @@ def _write_qc_matrix_table(ctx, hl, ga, loci, rows, cols, alt_af, qc_path, ref_g
     mt = hl.import_plink(f"{prefix}.bed", f"{prefix}.bim", f"{prefix}.fam", reference_genome=ref_genome,
                          a2_reference=True, contig_recoding={}, quant_pheno=False, missing="-9")
     mt = mt.select_cols().select_rows()
-    af = hl.literal(dict(zip(_variant_ids(ga.variants.iloc[rows]), alt_af[rows].astype(float))))
+    # typed literals: an empty dict or set has no element type Hail could infer
+    af = hl.literal(dict(zip(_variant_ids(ga.variants.iloc[rows]), alt_af[rows].astype(float).tolist())),
+                    dtype=hl.tdict(hl.tstr, hl.tfloat64))
     mt = mt.annotate_rows(alt_af=af[hl.delimit([mt.locus.contig, hl.str(mt.locus.position),
                                                 mt.alleles[0], mt.alleles[1]], ":")])
-    haploid_samples = set(np.asarray(ga.samples)[hap_x])
-    mt = restore_haploid(mt, hl.literal(haploid_samples).contains(mt.s), mt.locus.in_x_nonpar())
+    haploid_samples = {str(x) for x in np.asarray(ga.samples)[hap_x]}
+    mt = restore_haploid(mt, hl.literal(haploid_samples, dtype=hl.tset(hl.tstr)).contains(mt.s),
+                         mt.locus.in_x_nonpar())
     mt.checkpoint(ctx.output_path(qc_path, "matrixtable"), overwrite=True)
     final = bed_prefix(ctx.config)
     os.makedirs(os.path.dirname(final), exist_ok=True)
     for ext in (".bim", ".fam", ".bed"):
         os.replace(prefix + ext, final + ext)
     ctx.output_path(final + ".bed", "plink-bed")
-    shutil.rmtree(ctx.result_path("tmp", ctx.job), ignore_errors=True)
 
 
 def _variant_ids(v: pd.DataFrame) -> list[str]:
@@ -373,6 +418,37 @@ def _haploid_x_samples(ga, loci) -> np.ndarray:
         return np.zeros(len(ga.samples), bool)
     on_x = loci.x_nonpar[ga.haploid_rows]
     return ga.haploid[on_x].any(0) if on_x.any() else np.zeros(len(ga.samples), bool)
+
+
+def _judge(ctx, notes: list, step: str, n_variants: int, q: dict):
+    """``judge_evidence`` with the qc.min_variants minimums; logs a warning or skip, notes it
+    for the QC report and records it in the run details."""
+    from genomics.evidence import judge_evidence
+    m = q["min_variants"][step]
+    ev = judge_evidence(step, n_variants, m["warn"], m["skip"])
+    ctx.details.setdefault("evidence", {})[step] = ev.as_dict()
+    ctx.log(("WARNING: " if ev.verdict == "warn" else "") + ev.message)
+    notes.append(ev.message)
+    return ev
+
+
+def check_linkage(ctx, pids, participants: pd.DataFrame) -> None:
+    """Stop (``LinkageError``) when fewer genotyped samples than ``linkage.min_match_rate`` match
+    a participant record; counts go to the log and ``ctx.details["linkage"]``."""
+    from genomics.errors import LinkageError
+    cfg = ctx.config
+    vcf_pids = set(pids)
+    matched = len(vcf_pids & set(participants["participant_id"]))
+    rate = matched / max(len(vcf_pids), 1)
+    ctx.details["linkage"] = {"genotyped": len(vcf_pids), "matched": matched, "match_rate": round(rate, 4)}
+    ctx.log(f"linkage: {matched} of {len(vcf_pids)} genotyped samples match a participant record ({rate:.1%})")
+    if rate < cfg["linkage"]["min_match_rate"]:
+        fc = cfg["fhir"]
+        raise LinkageError(
+            f"only {rate:.1%} of the {len(vcf_pids)} genotyped samples match a participant record "
+            f"(threshold {cfg['linkage']['min_match_rate']:.0%}): check that the VCF sample IDs are the IDs in "
+            f"{cfg['phenotypes']['path']} (column {cfg['phenotypes']['sample_id_column']!r}) and in the FHIR "
+            f"Patient identifiers of system {fc['sample_identifier_system']}")
 
 
 def _step(name, threshold, removed, remaining):

@@ -46,8 +46,9 @@ def qc_figures(samples: pd.DataFrame, pcs: pd.DataFrame, ancestry: pd.DataFrame,
         ax.set_yticks([0, 1], ["reported F", "reported M"]); ax.set_xlabel("chrX F"); ax.legend(fontsize=7)
         f.tight_layout()
         figs["sex_check.png"] = f
-    figs["pca.png"] = pca_figure(pcs.merge(ancestry[["s", "ancestry"]], on="s"), color_col="ancestry",
-                                 title="Ancestry PCA (unrelated fitted, related projected)")
+    if "PC2" in pcs.columns:         # PCA skipped (or one PC): no plot
+        figs["pca.png"] = pca_figure(pcs.merge(ancestry[["s", "ancestry"]], on="s"), color_col="ancestry",
+                                     title="Ancestry PCA (unrelated fitted, related projected)")
     if len(pairs):
         f = Figure(figsize=(6, 4)); ax = f.subplots()
         ax.hist(pairs["kinship"], bins=40, color="#55a868")
@@ -56,8 +57,12 @@ def qc_figures(samples: pd.DataFrame, pcs: pd.DataFrame, ancestry: pd.DataFrame,
     return figs
 
 
-def render_qc_html(steps: list[dict], figures_png: dict[str, bytes], degree_counts: dict) -> str:
+def render_qc_html(steps: list[dict], figures_png: dict[str, bytes], degree_counts: dict,
+                   notes: list[str] = ()) -> str:
+    """The page: ``notes`` (how much evidence each step had, what was skipped, what the ancestry
+    labels mean) first, then the step table, the KING degrees and the plots."""
     e = html.escape
+    note_items = "".join(f"<li>{e(str(n))}</li>" for n in notes)
     rows = "".join(
         f"<tr><td>{e(str(s['step']))}</td><td>{e(str(s['unit']))}</td><td>{e(str(s['threshold']))}</td>"
         f"<td>{int(s['removed'])}</td><td>{int(s['remaining'])}</td></tr>" for s in steps)
@@ -70,13 +75,16 @@ def render_qc_html(steps: list[dict], figures_png: dict[str, bytes], degree_coun
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}figure{display:inline-block;margin:1em}"
         "img{max-width:560px}</style></head><body><h1>Genotype QC</h1>"
+        f"<h2>Evidence and notes</h2><ul>{note_items}</ul>"
+        "<p>'left out of unrelated set': relatives stay QC-passed (and in the cohort); one of each pair with "
+        "kinship above the threshold is only left out of the unrelated set that PCA is fitted on and the GWAS uses.</p>"
         "<h2>What each filter removed (in order)</h2><table><tr><th>step</th><th>unit</th><th>threshold</th>"
         f"<th>removed</th><th>remaining</th></tr>{rows}</table>"
         f"<h2>Related pairs by degree (KING)</h2><table><tr><th>degree</th><th>pairs</th></tr>{deg}</table>"
         f"<h2>Plots</h2>{imgs}</body></html>")
 
 
-def write_qc_report(ctx, samples, pcs, ancestry, pairs, steps, thresholds) -> None:
+def write_qc_report(ctx, samples, pcs, ancestry, pairs, steps, thresholds, notes=()) -> None:
     figs = qc_figures(samples, pcs, ancestry, pairs, thresholds)
     pngs = {}
     for name, fig in figs.items():
@@ -86,6 +94,6 @@ def write_qc_report(ctx, samples, pcs, ancestry, pairs, steps, thresholds) -> No
     degrees = pairs["degree"].value_counts().to_dict() if len(pairs) else {}
     path = ctx.output_path(ctx.result_path("qc", "qc_report.html"))
     with open(path + ".tmp", "w", encoding="utf-8") as fh:
-        fh.write(render_qc_html(steps, pngs, degrees))
+        fh.write(render_qc_html(steps, pngs, degrees, notes))
     import os
     os.replace(path + ".tmp", path)
