@@ -58,9 +58,18 @@ def run(ctx, args):
     sample_qc = ctx.read_table("sample_qc", columns=["s", "qc_pass", "unrelated", "ancestry"])
     pcs = ctx.read_table("pcs")
     s = cfg["split"]
-    cohort = assemble_cohort(participants, sample_qc, pcs, s["seed"], s["test"], s["validation"])
+    # the split is by family: every pair the genotype job reported (KING kinship >= 0.0442,
+    # third degree or closer) links two people into one family, which takes one split
+    pairs = ctx.read_table("relatedness", columns=["i", "j"]) if ctx.lake.exists("relatedness") else None
+    cohort = assemble_cohort(participants, sample_qc, pcs, s["seed"], s["test"], s["validation"], pairs)
     ctx.write_table("cohort", cohort)
     sizes = cohort["split"].value_counts().to_dict()
+    fam_sizes = cohort["family"].value_counts()
+    n_fam, n_in_fam = int((fam_sizes > 1).sum()), int(fam_sizes[fam_sizes > 1].sum())
+    ctx.log(f"split by family: {n_fam} families of 2 or more related people ({n_in_fam} people), "
+            f"each kept in one split; {int((fam_sizes == 1).sum())} people without relatives in the cohort")
+    ctx.details["split_families"] = {"n_families": n_fam, "n_people_in_families": n_in_fam,
+                                     "min_kinship": 0.0442}
     ctx.log(f"cohort: {len(cohort)} of {len(participants)} participants genotyped and QC-passed; "
             + ", ".join(f"{k} {v}" for k, v in sorted(sizes.items())))
     summary = []
