@@ -45,6 +45,7 @@ def run(ctx, args):
     loci = _loci(ctx, res, inp)
     ctx.write_table("gwas_loci", loci.assign(run_id=ctx.run_id))
     ctx.log(f"gwas_loci written: " + ", ".join(f"{t} {int((loci['trait'] == t).sum())}" for t in traits))
+    ctx.details["samples"] = {"sample_set": inp.sample_set, "covariates": list(inp.covariates), **inp.counts}
     ctx.details["summary"] = _summaries(ctx, res, loci, inp)
     _export_ssf(ctx, res, inp.pheno)
 
@@ -93,7 +94,8 @@ def _export_ssf(ctx, res: pd.DataFrame, pheno: pd.DataFrame) -> None:
 
 
 def _summaries(ctx, res: pd.DataFrame, loci: pd.DataFrame, inp) -> list[dict]:
-    """Per trait: lambda GC, counts, the Manhattan (loci labelled) and QQ plots and the summary
+    """Per trait: the sample set with its counts (QC-passed participants -> in the sample set ->
+    unrelated -> with the phenotype) and covariates, lambda GC, counts, the Manhattan (loci labelled) and QQ plots and the summary
     page results/gwas/<trait>/gwas_summary.html; results/gwas/summary.tsv over all traits."""
     from genomics.plots import lambda_gc
     from jobs.gwas_report import write_trait_page
@@ -105,15 +107,21 @@ def _summaries(ctx, res: pd.DataFrame, loci: pd.DataFrame, inp) -> list[dict]:
         lam = lambda_gc(d["p_value"].to_numpy())
         n_sig = int((d["p_value"] < significance).sum())
         y = inp.pheno[t["column"]].dropna()
-        row = {"trait": t["name"], "n_variants": len(d), "n_max": int(d["n"].max()) if len(d) else 0,
+        c = inp.counts
+        row = {"trait": t["name"], "sample_set": inp.sample_set, "covariates": ",".join(inp.covariates),
+               "n_qc_passed": c["cohort"], "n_in_sample_set": c["sample_set"], "n_unrelated": c["unrelated"],
+               "n_with_phenotype": int(len(y)), "n_variants": len(d), "n_max": int(d["n"].max()) if len(d) else 0,
                "lambda_gc": round(float(lam), 4), "n_significant": n_sig,
                "n_loci": int((loci["trait"] == t["name"]).sum()),
                "min_p": float(np.nanmin(d["p_value"])) if d["p_value"].notna().any() else float("nan")}
         rows.append(row)
         ctx.log(f"{t['name']}: lambda GC {lam:.3f}, {n_sig} variants with p < {significance:g}, "
                 f"{row['n_loci']} loci")
-        samples = ({"cases": int((y == 1).sum()), "controls": int((y == 0).sum())} if t["type"] == "binary"
-                   else {"samples": int(len(y))})
+        samples = {"sample set": inp.sample_set, "covariates": ", ".join(inp.covariates) or "none",
+                   "QC-passed participants": c["cohort"], "in the sample set": c["sample_set"],
+                   "after the unrelated filter": c["unrelated"], "with genotypes and this phenotype": int(len(y))}
+        samples.update({"cases": int((y == 1).sum()), "controls": int((y == 0).sum())} if t["type"] == "binary"
+                       else {"samples": int(len(y))})
         for path in write_trait_page(ctx, t, d, loci[loci["trait"] == t["name"]], row, samples, cfg):
             ctx.output_path(path)
     pd.DataFrame(rows).to_csv(ctx.output_path(ctx.result_path("gwas", "summary.tsv")), sep="\t", index=False)

@@ -1,5 +1,5 @@
-"""What the GWAS jobs share: the study samples (training split, the unrelated set and ancestry
-groups as configured), the covariates, the phenotype frame, and the genotype file with its
+"""What the GWAS jobs share: the study samples (the training split or everyone as
+``gwas.samples`` says, the unrelated set and ancestry groups as configured), the covariates, the phenotype frame, and the genotype file with its
 column order. Read-only: every scatter chunk and the gather compute the same."""
 from __future__ import annotations
 
@@ -15,18 +15,47 @@ def gwas_covariates(config: dict, cohort: pd.DataFrame) -> list[str]:
 
 
 def gwas_samples(config: dict, cohort: pd.DataFrame) -> pd.DataFrame:
-    """The GWAS's people: the training split; the unrelated set only when configured; only the
+    """The GWAS's people: the training split (``gwas.samples: train``) or the whole cohort
+    (``all``: every QC-passed participant); the unrelated set only when configured; only the
     configured ancestry groups when ``gwas.ancestry_groups`` is given."""
+    return select_gwas_samples(config, cohort)[0]
+
+
+def select_gwas_samples(config: dict, cohort: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """``gwas_samples`` and the counts after each step: ``cohort`` (QC-passed participants with
+    phenotypes and PCs), ``sample_set`` (after the split rule), ``unrelated``, ``ancestry``
+    (after the group filter; equal to the previous count when no filter applies)."""
     g = config["gwas"]
-    train = cohort[cohort["split"] == "train"].copy()
-    if g["unrelated_only"] and "unrelated" in train:
-        train = train[train["unrelated"].astype(bool)]
+    mode = g.get("samples", "train")
+    counts = {"cohort": len(cohort)}
+    if mode == "train":
+        df = cohort[cohort["split"] == "train"].copy()
+    elif mode == "all":
+        df = cohort.copy()
+    else:
+        raise ValueError(f"gwas.samples must be 'train' or 'all', not {mode!r}")
+    counts["sample_set"] = len(df)
+    if g["unrelated_only"] and "unrelated" in df:
+        df = df[df["unrelated"].astype(bool)]
+    counts["unrelated"] = len(df)
     groups = g.get("ancestry_groups")
     if groups:
-        if "ancestry" not in train:
+        if "ancestry" not in df:
             raise ValueError("gwas.ancestry_groups is set but the cohort has no ancestry column")
-        train = train[train["ancestry"].astype(str).isin([str(x) for x in groups])]
-    return train
+        df = df[df["ancestry"].astype(str).isin([str(x) for x in groups])]
+    counts["ancestry"] = len(df)
+    return df, counts
+
+
+def describe_sample_set(config: dict) -> str:
+    """One line naming the GWAS's sample set, e.g. 'training split, unrelated set'."""
+    g = config["gwas"]
+    parts = ["training split" if g.get("samples", "train") == "train" else "all QC-passed participants"]
+    if g["unrelated_only"]:
+        parts.append("unrelated set")
+    if g.get("ancestry_groups"):
+        parts.append("ancestry groups " + ",".join(map(str, g["ancestry_groups"])))
+    return ", ".join(parts)
 
 
 @dataclass
@@ -39,6 +68,8 @@ class GwasInputs:
     cols: np.ndarray          # .fam rows of pheno's participants
     male: np.ndarray          # per participant of pheno: .fam sex 1
     samples: np.ndarray       # every .fam sample ID, in file order
+    sample_set: str = ""      # describe_sample_set's line
+    counts: dict | None = None  # select_gwas_samples' counts, plus "genotyped" (in the .bed)
 
     @property
     def variants(self) -> pd.DataFrame:
@@ -65,7 +96,7 @@ def gwas_inputs(ctx) -> GwasInputs:
     from jobs.genotypes import bed_prefix
     cfg = ctx.config
     cohort = ctx.read_table("cohort")
-    train = gwas_samples(cfg, cohort)
+    train, counts = select_gwas_samples(cfg, cohort)
     covariates = gwas_covariates(cfg, cohort)
     cols = ["participant_id", *covariates, *dict.fromkeys(t["column"] for t in cfg["traits"])]
     pheno = train[cols].copy()
@@ -76,13 +107,14 @@ def gwas_inputs(ctx) -> GwasInputs:
     bim, fam = read_bim_fam(prefix)
     pos = {s: i for i, s in enumerate(fam["iid"])}
     pheno = pheno[pheno["participant_id"].isin(pos)].reset_index(drop=True)
-    groups = cfg["gwas"].get("ancestry_groups")
-    ctx.log(f"GWAS samples: {len(pheno)} of the training split"
-            f"{', unrelated set' if cfg['gwas']['unrelated_only'] else ''}"
-            f"{', ancestry groups ' + ','.join(map(str, groups)) if groups else ''}; covariates {covariates}")
+    counts["genotyped"] = len(pheno)
+    sample_set = describe_sample_set(cfg)
+    ctx.log(f"GWAS samples: {len(pheno)} ({sample_set}): {counts['cohort']} QC-passed participants in the cohort, "
+            f"{counts['sample_set']} in the sample set, {counts['unrelated']} after the unrelated filter, "
+            f"{counts['ancestry']} after the ancestry filter; covariates {', '.join(covariates)}")
     cols = np.array([pos[s] for s in pheno["participant_id"]], dtype=np.int64)
     return GwasInputs(pheno, covariates, prefix, bim, len(fam), cols, fam["sex"].to_numpy()[cols] == 1,
-                      fam["iid"].to_numpy())
+                      fam["iid"].to_numpy(), sample_set, counts)
 
 
 def part_path(ctx, index: int, n_chunks: int) -> str:

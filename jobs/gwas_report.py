@@ -19,6 +19,21 @@ def _fmt(x, spec: str) -> str:
         return ""
 
 
+def _sample_note(samples: dict) -> str:
+    """Why the GWAS used the people it used (``gwas.samples``)."""
+    sample_set = str(samples.get("sample set", ""))
+    if not sample_set:
+        return ""
+    if sample_set.startswith("training split"):
+        why = ("the training split only (gwas.samples: train, the default), so that the PRS can choose its "
+               "threshold on the validation split and be tested on the test split without people the GWAS saw; "
+               "set gwas.samples: all for a discovery GWAS of every QC-passed participant")
+    else:
+        why = ("every QC-passed participant (gwas.samples: all, a discovery GWAS); the PRS and risk stages "
+               "do not run on it, since no held-out people are left to choose and test a score on")
+    return f"<p>Samples: {html.escape(why)}.</p>"
+
+
 def render_trait_page(trait: dict, summary: dict, samples: dict, tests: dict, loci: pd.DataFrame,
                       pngs: dict[str, bytes], settings: dict) -> str:
     e = html.escape
@@ -43,7 +58,7 @@ def render_trait_page(trait: dict, summary: dict, samples: dict, tests: dict, lo
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}figure{display:inline-block;margin:1em}"
         "img{max-width:900px}</style></head><body>"
-        f"<h1>GWAS: {e(trait['name'])}</h1><table>{fact_rows}</table>"
+        f"<h1>GWAS: {e(trait['name'])}</h1><table>{fact_rows}</table>{_sample_note(samples)}"
         f"<h2>Plots</h2>{imgs}"
         f"<h2>Lead loci</h2><p>LD clumping (PLINK 1.9 --clump semantics): index variants p &le; {e(_fmt(clump['p1'], 'g'))}, "
         f"clumped variants p &le; {e(_fmt(clump['p2'], 'g'))}, r&sup2; &ge; {e(_fmt(clump['r2'], 'g'))} "

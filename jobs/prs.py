@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pandas as pd
 
+from genomics.errors import GenoLakeError
 from jobs.runtime import base_parser, run_job
 
 
@@ -27,6 +28,7 @@ def run(ctx, args):
     from jobs.gwas_inputs import gwas_inputs
     from models.prs import choose_threshold, threshold_weights
     cfg, pcfg = ctx.config, ctx.config["prs"]
+    check_gwas_held_out(cfg)
     gwas = ctx.read_table("gwas_results")
     cohort = ctx.read_table("cohort")
     max_t = max(pcfg["p_thresholds"])
@@ -90,6 +92,22 @@ def run(ctx, args):
     ctx.write_table("prs_scores", long[["participant_id", "trait", "p_threshold", "score", "selected", "run_id"]])
     pd.concat(tables).to_csv(ctx.output_path(ctx.result_path("prs", "threshold_choice.tsv")), sep="\t", index=False)
     ctx.details["chosen_thresholds"] = chosen
+
+
+class GwasNotHeldOutError(GenoLakeError):
+    """The configuration asks for a PRS on a GWAS that saw the validation and test people."""
+
+    exit_code = 2
+
+
+def check_gwas_held_out(config: dict) -> None:
+    """Stop unless the GWAS left the validation and test people out (``gwas.samples: train``):
+    a threshold chosen, and a score tested, on people the GWAS saw would look better than it is."""
+    if config["gwas"].get("samples", "train") != "train":
+        raise GwasNotHeldOutError(
+            f"gwas.samples is {config['gwas']['samples']!r}: the GWAS used the validation and test people, so the "
+            "PRS cannot be chosen or evaluated on them. Set gwas.samples: train to run the PRS, risk and report "
+            "stages, or run the workflow up to the GWAS only (snakemake ... gwas) for a discovery GWAS")
 
 
 def main(argv=None) -> int:
