@@ -185,3 +185,24 @@ def test_linkage_check_in_the_genotype_job(hl, tmp_path, capsys):
     assert "only 25.0% of the 40 genotyped samples match" in err
     assert not os.path.exists(os.path.join(cfg["results"], "tmp", "genotypes"))
     assert details(cfg)["linkage"] == {"genotyped": 40, "matched": 10, "match_rate": 0.25}
+
+
+@pytest.mark.slow
+def test_too_few_variants_for_pca_skips_pca_ancestry_and_heterozygosity(hl, tmp_path):
+    """60 autosomal variants (below the PCA hard minimum of 100 after LD pruning): no PCs, every ancestry
+    'unassigned', no heterozygosity outlier, nobody dropped; the report says PCA was skipped."""
+    vcf = cohort(tmp_path, 60, None, duplicate=False)
+    path, cfg = config(tmp_path, vcf)
+    write_participants(cfg)
+    assert run_genotypes(path) == 0
+    lake = open_lake(cfg["lake"])
+    pcs, anc, sqc = lake.read("pcs"), lake.read("ancestry"), lake.read("sample_qc")
+    assert len(pcs) == N and not any(c.startswith("PC") for c in pcs.columns)
+    assert (anc["ancestry"] == "unassigned").all() and sqc["qc_pass"].all() and sqc["het_f"].isna().all()
+    d = details(cfg)
+    n_pruned = d["evidence"]["pca"]["n_variants"]
+    assert d["evidence"]["pca"]["verdict"] == "skip" and n_pruned == d["pca_variants"] and 0 < n_pruned <= 60
+    assert d["ancestry_labels"] == "no ancestry groups: PCA was skipped"
+    page = open(os.path.join(cfg["results"], "qc", "qc_report.html")).read()
+    assert f"pca skipped: {n_pruned} LD-pruned common autosomal variants" in page
+    assert not os.path.exists(os.path.join(cfg["results"], "qc", "pca.png"))
