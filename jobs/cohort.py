@@ -58,9 +58,13 @@ def run(ctx, args):
     sample_qc = ctx.read_table("sample_qc", columns=["s", "qc_pass", "unrelated", "ancestry"])
     pcs = ctx.read_table("pcs")
     s = cfg["split"]
-    # the split is by family: every pair the genotype job reported (KING kinship >= 0.0442,
-    # third degree or closer) links two people into one family, which takes one split
-    pairs = ctx.read_table("relatedness", columns=["i", "j"]) if ctx.lake.exists("relatedness") else None
+    # the split is by family: pairs of the relatedness table at or above split.family_kinship
+    # (default qc.related_kinship) link two people into one family, which takes one split
+    min_kin = s["family_kinship"] if s.get("family_kinship") is not None else cfg["qc"]["related_kinship"]
+    pairs = None
+    if ctx.lake.exists("relatedness"):
+        pairs = ctx.read_table("relatedness", columns=["i", "j", "kinship"])
+        pairs = pairs[pairs["kinship"].astype(float) >= min_kin]
     cohort = assemble_cohort(participants, sample_qc, pcs, s["seed"], s["test"], s["validation"], pairs)
     ctx.write_table("cohort", cohort)
     sizes = cohort["split"].value_counts().to_dict()
@@ -69,7 +73,10 @@ def run(ctx, args):
     ctx.log(f"split by family: {n_fam} families of 2 or more related people ({n_in_fam} people), "
             f"each kept in one split; {int((fam_sizes == 1).sum())} people without relatives in the cohort")
     ctx.details["split_families"] = {"n_families": n_fam, "n_people_in_families": n_in_fam,
-                                     "min_kinship": 0.0442}
+                                     "min_kinship": min_kin, "largest_family": int(fam_sizes.max()) if len(fam_sizes) else 0}
+    if len(cohort) and fam_sizes.max() > max(10, 0.05 * len(cohort)):
+        ctx.log(f"WARNING: the largest family holds {int(fam_sizes.max())} of {len(cohort)} people (kinship >= "
+                f"{min_kin}); the split cannot balance such a group: raise split.family_kinship")
     ctx.log(f"cohort: {len(cohort)} of {len(participants)} participants genotyped and QC-passed; "
             + ", ".join(f"{k} {v}" for k, v in sorted(sizes.items())))
     summary = []
