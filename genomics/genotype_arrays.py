@@ -191,7 +191,7 @@ def read_vcfs(paths: list[str], *, threads: int = 0, workers: int = 1, chunk_row
         contig = contig.rename_categories([contig_recoding.get(c, c) for c in contig.categories])
     variants = pd.DataFrame({
         "contig": contig,
-        "position": np.concatenate(meta["position"]).astype(np.int32),
+        "position": np.concatenate(meta["position"]).astype(np.int64),   # never wrapped
         "ref": [x for m in meta["ref"] for x in m],
         "alt": [x for m in meta["alt"] for x in m],
         "n_alleles": np.concatenate(meta["n_alleles"]).astype(np.int16),
@@ -311,9 +311,13 @@ def _read_one(path: str, room: tuple[int, np.ndarray] | None, samples: list[str]
 
     vcf = cyvcf2.VCF(path, lazy=True, threads=threads) if threads else cyvcf2.VCF(path, lazy=True)
     try:
-        if list(vcf.samples) != samples:
+        own = list(vcf.samples)
+        if sorted(own) != sorted(samples):
             raise ValueError(f"{path}: its samples differ from those of the first file")
         b = _Builder(len(samples), chunk_rows, room, keep_phase)
+        if own != samples:                     # the same samples in another order
+            at = {x: i for i, x in enumerate(own)}
+            b.order = np.array([at[x] for x in samples])
         counts, classes, rec_i = b.counts, b.classes, -1
         for rec in vcf:
             rec_i += 1
@@ -369,6 +373,7 @@ class _Builder:
         self.ph: list[np.ndarray] = []
         self.ph_alt: list[np.ndarray] = []
         self.n_done = 0
+        self.order = None          # the file's columns in the first file's sample order
         self.meta = {k: [] for k in ("contig", "position", "ref", "alt", "n_alleles", "a_index", "record")}
 
     def classify(self, a: str) -> str:
@@ -384,8 +389,12 @@ class _Builder:
         else:
             c.n_dropped_breakend += 1
 
-    def add_biallelic(self, rec, rec_i: int, alt: str) -> None:
+    def _gt(self, rec):
         g = rec.format("GT", int)
+        return g if g is None or self.order is None else g[self.order]
+
+    def add_biallelic(self, rec, rec_i: int, alt: str) -> None:
+        g = self._gt(rec)
         dst = self.raw[self.j]
         if g is not None and g.shape[1] == 2:
             np.maximum(g.T, _RAW_END, out=dst, casting="unsafe")
@@ -397,7 +406,7 @@ class _Builder:
         """One row per usable ALT allele k: the GT downcoded to k (Hail's ``downcode``)."""
         self.counts.n_multiallelic += 1
         self.counts.n_alt_alleles += len(alts)
-        g = rec.format("GT", int)
+        g = self._gt(rec)
         alleles = None
         if g is None:
             self.counts.n_no_gt_records += 1
@@ -650,18 +659,45 @@ def _phased_codes(ga, rb, cidx, r, c, n_alt, code):
     return np.where(ph, np.where(n_alt == 2, 4, np.where(af, 3, 2)), code).astype(np.int8)
 
 
+def duplicate_rows(variants: pd.DataFrame) -> np.ndarray:
+    """Boolean per row: True where (contig, position, ref, alt) repeats an earlier row."""
+    if variants.empty:
+        return np.zeros(0, bool)
+    key = variants[["contig", "position", "ref", "alt"]].astype({"contig": str})
+    return key.duplicated(keep="first").to_numpy()
+
+
+def take_samples(ga: GenotypeArrays, idx: np.ndarray) -> GenotypeArrays:
+    """``ga`` with its sample columns ``idx`` (a selection or a reordering), haploid and phase
+    bits moved with their samples."""
+    import dataclasses
+    n = ga.gt.shape[1]
+    changes = dict(gt=np.ascontiguousarray(ga.gt[:, idx]), samples=[ga.samples[i] for i in idx],
+                   haploid=ga.haploid.reshape(-1, n)[:, idx])
+    for k in ("phased", "alt_first"):
+        packed = getattr(ga, k, None)
+        if packed is not None:
+            bits = np.unpackbits(packed.reshape(len(packed), -1), axis=1, count=n, bitorder="little").astype(bool)
+            changes[k] = np.packbits(bits[:, idx], axis=1, bitorder="little")
+    return dataclasses.replace(ga, **changes)
+
+
 def concat_arrays(parts: list[GenotypeArrays]) -> GenotypeArrays:
-    """Several files' arrays (the same samples, in the same order) as one, rows in the order
+    """Several files' arrays (the same samples; another order is put in the first part's) as one, rows in the order
     of ``parts``, as ``read_vcfs`` on all the files would give them: haploid and phase rows
     and the variants' ``record`` renumbered, counts summed."""
     if not parts:
         raise ValueError("concat_arrays: no parts")
     if len(parts) == 1:
         return parts[0]
+    parts = list(parts)
     samples = list(parts[0].samples)
-    for p in parts[1:]:
+    for i, p in enumerate(parts[1:], start=1):
         if list(p.samples) != samples:
-            raise ValueError("concat_arrays: the parts do not have the same samples in the same order")
+            if sorted(p.samples) != sorted(samples):
+                raise ValueError("concat_arrays: the parts do not have the same samples")
+            at = {x: j for j, x in enumerate(p.samples)}
+            parts[i] = take_samples(p, np.array([at[x] for x in samples]))
     offsets = np.cumsum([0] + [p.gt.shape[0] for p in parts[:-1]])
     rec0 = np.cumsum([0] + [p.counts.n_records for p in parts[:-1]])
     variants = pd.concat([p.variants.assign(record=p.variants["record"] + r) for p, r in zip(parts, rec0)],

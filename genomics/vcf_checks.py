@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import zlib
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ from genomics.errors import InputDataError
 
 # The 28-byte empty BGZF block that ends every complete bgzipped file (SAM/BAM spec 4.1.2).
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+EMPTY_SAMPLE = "empty sample name in the #CHROM line (a trailing tab or space?)"
 
 FIXED_COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
 
@@ -94,6 +97,8 @@ def read_header(path: str, kind: str | None = None) -> VcfHeader:
             if fields[:8] != FIXED_COLUMNS or (len(fields) > 8 and fields[8] != "FORMAT"):
                 raise InputDataError(path, "bad #CHROM header line (expected the 8 fixed "
                                            "columns, then FORMAT and samples)", line=i)
+            if "" in fields[9:]:
+                raise InputDataError(path, EMPTY_SAMPLE, line=i)
             return VcfHeader(samples=fields[9:], chrom_line=i, contigs=contigs, formats=formats)
         if not line.startswith("##"):
             raise InputDataError(path, "not a VCF header: no #CHROM line before the first record",
@@ -238,15 +243,19 @@ def check_vcfs(paths: list[str]) -> list[str]:
 
 # -- the streaming validator ------------------------------------------------------------------
 
-def find_first_problem(path: str) -> tuple[int, str] | None:
+def find_first_problem(path: str, contig_lengths: dict[str, int] | None = None,
+                       build: str | None = None) -> tuple[int, str] | None:
     """The first malformed line of a VCF (plain, gzip or bgzip) as ``(line_number, problem)``,
     or ``None`` when every line is well formed. The problem never quotes the line.
 
     Checks, in file order: line 1 is ``##fileformat=VCF…``; the header reaches a well-formed
     ``#CHROM`` line with unique sample IDs; every record has 9 + n_samples columns (8 or 9 when
     there are no samples), a non-empty CHROM, a positive integer POS, non-empty REF and ALT;
-    no header line after the ``#CHROM`` line; the compressed stream is complete (gzip end of
-    stream, BGZF end-of-file block). Empty lines are ignored (Hail ignores them too).
+    REF not '.'; POS within the contig's length where ``contig_lengths`` (names as written in
+    the file -> length in ``build``) knows the contig; GT allele indices not above the record's
+    ALT count (naming the sample's index, never its ID); no empty line after the ``#CHROM`` line
+    (htslib reads it as a broken record); no header line after the ``#CHROM`` line; the
+    compressed stream is complete (gzip end of stream, BGZF end-of-file block).
 
     A BCF has no lines: its records are numbered as the lines of its VCF text would be
     (header lines, then one per record), and a problem is whatever htslib refuses.
@@ -281,10 +290,10 @@ def find_first_problem(path: str) -> tuple[int, str] | None:
                         n_expected = (9 + len(samples),) if samples else (8, 9)
                     continue
                 if not line:
-                    continue
+                    return line_no, "empty line after the #CHROM line (htslib cannot read it: remove it)"
                 if line.startswith(b"#"):
                     return line_no, "header line after the #CHROM line"
-                problem = _record_problem(line, n_expected)
+                problem = _record_problem(line, n_expected, contig_lengths, build)
                 if problem:
                     return line_no, problem
     except (EOFError, OSError, zlib.error):
@@ -310,27 +319,65 @@ def _header_line_problem(line: bytes, line_no: int) -> str | None:
         fields = [f.decode("utf-8", "replace") for f in line.split(b"\t")]
         if fields[:8] != FIXED_COLUMNS or (len(fields) > 8 and fields[8] != "FORMAT"):
             return "bad #CHROM header line (expected the 8 fixed columns, then FORMAT and samples)"
+        if "" in fields[9:]:
+            return EMPTY_SAMPLE
         return None
     return "not a VCF header: no #CHROM line before the first record"
 
 
-def _record_problem(line: bytes, n_expected: tuple[int, ...]) -> str | None:
+def _record_problem(line: bytes, n_expected: tuple[int, ...], contig_lengths=None,
+                    build=None) -> str | None:
     n = line.count(b"\t") + 1
     if n not in n_expected:
         want = " or ".join(str(x) for x in n_expected)
         return f"row has {n} columns, expected {want}"
-    chrom, pos, _id, ref, alt = line.split(b"\t", 5)[:5]
+    fields = line.split(b"\t")
+    chrom, pos, _id, ref, alt = fields[:5]
     if not chrom:
         return "CHROM is empty"
     if not (pos.isdigit() and int(pos) > 0):
         return "POS is not a positive integer"
+    name = chrom.decode("utf-8", "replace")
+    if contig_lengths and name in contig_lengths and int(pos) > contig_lengths[name]:
+        return f"POS {int(pos)} is beyond {name}'s length {contig_lengths[name]} in {build or 'the reference'}"
+    if int(pos) > 2**31 - 1:
+        return f"POS {int(pos)} is above 2^31-1 (htslib would wrap it)"
     if not ref:
         return "REF is empty"
+    if ref == b".":
+        return "REF is '.' (no reference allele)"
     if not alt:
         return "ALT is empty"
     if b"" in alt.split(b","):
         return "ALT has an empty allele"
+    if n > 9 and fields[8].split(b":", 1)[0] == b"GT":
+        return _gt_problem(fields, 0 if alt == b"." else alt.count(b",") + 1)
     return None
+
+
+def _gt_problem(fields: list[bytes], n_alt: int) -> str | None:
+    """A GT that htslib cannot read (VCF 4.4's leading phase mark) or whose allele index is
+    above the ALT count; the sample is named by its index, never its ID. A FORMAT of GT alone
+    is screened with one regex over the row first (most rows have nothing to look at)."""
+    if fields[8] == b"GT":
+        text = b"\t".join(fields[9:])
+        if not _GT_SUSPECT.search(text) and (n_alt >= 9 or not _GT_HIGH[n_alt].search(text)):
+            return None
+    for i, sample in enumerate(fields[9:], start=1):
+        gt = sample.split(b":", 1)[0]
+        if gt[:1] in (b"/", b"|"):
+            return (f"sample {i} (column {9 + i}): GT begins with a phase mark (VCF 4.4), which "
+                    "htslib cannot read")
+        for a in _GT_SPLIT.split(gt):
+            if a.isdigit() and int(a) > n_alt:
+                return (f"sample {i} (column {9 + i}): GT allele index {int(a)} is above the "
+                        f"record's {n_alt} ALT allele(s)")
+    return None
+
+
+_GT_SUSPECT = re.compile(rb"(?:^|\t)[/|]|\d\d")
+_GT_HIGH = [re.compile(rb"[%d-9]" % (k + 1)) for k in range(9)]
+_GT_SPLIT = re.compile(rb"[/|]")
 
 
 def _has_bgzf_eof(path: str) -> bool:

@@ -79,6 +79,15 @@ class PreparedInputs:
     contigs_not_in_reference: list[str]      # after recoding: Hail skips their rows
     contigs_complete: bool                   # False if some file's contigs could not be listed
     counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)    # for the log: counts and contig names only
+    build_check: str = "confirmed"   # or "not confirmed: no ##contig lines in N file(s)" / "lengths differ ..."
+    sample_orders: list[list[int]] | None = None   # per file: its columns in the first file's order
+
+    def contig_lengths(self) -> dict[str, int]:
+        """Contig name as written in the files -> its length in ``reference_genome``."""
+        ref = reference_contigs(self.reference_genome) or {}
+        return {c: ref[self.contig_recoding.get(c, c)] for c in self.contigs
+                if self.contig_recoding.get(c, c) in ref}
 
     @property
     def source_of(self) -> dict[str, str]:
@@ -136,10 +145,11 @@ def prepare_vcfs(paths: list[str], work_dir: str, reference_genome: str, *,
     Up-front checks (each raises ``InputDataError`` naming the file, and the line where there
     is one): missing/empty file, other compressions (bzip2, xz, zstd), truncated BGZF (missing
     end-of-file block), unreadable or malformed header, duplicate sample IDs, samples without a
-    FORMAT GT declaration (Hail would silently import no genotypes), different sample lists
-    across files, and a ##contig length that disagrees with ``reference_genome`` (a file built
-    on another reference; a mitochondrial contig that differs, e.g. hg19's chrM as GRCh37, is
-    not renamed and so skipped). ``validate=True`` adds a full streaming pass over each file
+    (sites-only, 0 samples: "no samples"), sample sets that differ between files (the same set in
+    another order is fine: ``sample_orders`` maps each file to the first file's order), and two
+    or more ##contig lengths equal to the other human build's (``_check_contig_lengths``). A
+    file without a ##FORMAT GT line, or with other contig lengths, gives a ``warnings`` entry;
+    ``build_check`` says whether the build was confirmed from ##contig lines. ``validate=True`` adds a full streaming pass over each file
     (``find_first_problem``); otherwise the caller relies on Hail plus ``hail_input_errors``.
 
     Writes only under ``work_dir`` (created when first needed): converted files, their JSON
@@ -149,18 +159,27 @@ def prepare_vcfs(paths: list[str], work_dir: str, reference_genome: str, *,
         raise ValueError("prepare_vcfs needs at least one VCF path")
     kinds, headers = [], []
     samples: list[str] | None = None
+    warnings: list[str] = []
+    orders: list[list[int]] = []
     for p in paths:
         s = check_vcf(p, read_gzip=False)   # a gzip stream is read in full when recompressed
         kind = file_kind(p)
         header = read_header(p, kind)
-        if s and "GT" not in header.formats:
-            raise InputDataError(p, "the header declares no FORMAT GT field, so no genotypes "
-                                    "would be imported", line=header.chrom_line)
+        if not s:
+            raise InputDataError(p, "no samples: the #CHROM line names no sample columns (a "
+                                    "sites-only file has no genotypes to read)", line=header.chrom_line)
+        if "GT" not in header.formats:
+            warnings.append(f"{os.path.basename(p)}: no ##FORMAT=<ID=GT> header line; GT is read "
+                            "from the records as bcftools does")
         if samples is None:
             samples = s
         elif s != samples:
-            raise InputDataError(p, f"sample list differs from {paths[0]} "
-                                    f"({len(s)} vs {len(samples)} samples or a different order)")
+            shared = len(set(s) & set(samples))
+            if shared != len(s) or shared != len(samples):
+                raise InputDataError(p, f"its samples differ from {paths[0]}: {shared} shared, "
+                                        f"{len(s) - shared} only in this file, "
+                                        f"{len(samples) - shared} only in the first")
+        orders.append(_order_in(s, samples))
         kinds.append(kind)
         headers.append(header)
 
@@ -168,8 +187,10 @@ def prepare_vcfs(paths: list[str], work_dir: str, reference_genome: str, *,
     ref = reference_contigs(reference_genome)
     seen: dict[str, None] = {}
     complete = True
+    no_contig_lines = 0
     for p, kind, header in zip(paths, kinds, headers):
-        _check_contig_lengths(p, header, reference_genome, recoding)
+        warnings += _check_contig_lengths(p, header, reference_genome, recoding)
+        no_contig_lines += not header.contigs
         names = [c[0] for c in header.contigs] or _record_contigs(p, kind)
         if names is None:
             complete = False
@@ -204,7 +225,26 @@ def prepare_vcfs(paths: list[str], work_dir: str, reference_genome: str, *,
                           reference_genome=reference_genome, contig_recoding=recoding,
                           samples=samples or [], contigs=contigs, contigs_recoded=recoded,
                           contigs_not_in_reference=not_in_ref, contigs_complete=complete,
-                          counts=counts)
+                          counts=counts, warnings=warnings,
+                          build_check=_build_check(no_contig_lines, warnings, reference_genome),
+                          sample_orders=orders if any(o is not None for o in orders) else None)
+
+
+def _order_in(s: list[str], first: list[str]) -> list[int] | None:
+    """Column indices of ``s`` in the order of ``first`` (None when already in that order)."""
+    if s == first:
+        return None
+    at = {x: i for i, x in enumerate(s)}
+    return [at[x] for x in first]
+
+
+def _build_check(no_contig_lines: int, warnings: list[str], reference_genome: str) -> str:
+    if no_contig_lines:
+        return (f"not confirmed: {no_contig_lines} file(s) without ##contig lines; "
+                f"{reference_genome} assumed")
+    if any("##contig" in w for w in warnings):
+        return f"{reference_genome} assumed: some ##contig lengths differ (see the warnings)"
+    return f"{reference_genome}: ##contig lengths agree"
 
 
 def _bcf_note(problem: str, kind: str) -> str:
@@ -213,12 +253,19 @@ def _bcf_note(problem: str, kind: str) -> str:
     return problem
 
 
-def _check_contig_lengths(path, header, reference_genome: str, recoding: dict[str, str]) -> None:
-    """Refuse a file whose ##contig lengths say it was built on another reference; drop the
-    renaming of a mitochondrial contig whose length differs (hg19 chrM is not GRCh37 MT)."""
+def _check_contig_lengths(path, header, reference_genome: str, recoding: dict[str, str]) -> list[str]:
+    """Warnings for ##contig lengths that differ from ``reference_genome`` (a header length is
+    weak evidence: PLINK 1.9 writes the largest POS + 1, many tools their own assembly's). Refuses
+    the file only when two or more contigs' lengths equal the OTHER human build's exactly; a POS
+    beyond the build's length is refused when the records are read. A mitochondrial contig that
+    differs (hg19 chrM as GRCh37 MT) is not renamed, so its rows are skipped."""
     main = MAIN_CONTIGS.get(reference_genome)
     if not main:
-        return
+        return []
+    other_build = {"GRCh37": "GRCh38", "GRCh38": "GRCh37"}[reference_genome]
+    other = MAIN_CONTIGS[other_build]
+    other_rec = contig_recoding_for(other_build)
+    differ, as_other, first_line = [], 0, None
     for name, length, line in header.contigs:
         target = recoding.get(name, name)
         if length is None or target not in main or main[target] == length:
@@ -226,10 +273,20 @@ def _check_contig_lengths(path, header, reference_genome: str, recoding: dict[st
         if target == _MITO[reference_genome] and name in recoding:
             del recoding[name]          # its rows are then skipped as an unknown contig
             continue
-        raise InputDataError(path, f"##contig {name} is {length} bp in the header but {target} is "
-                                   f"{main[target]} bp in {reference_genome}: the file looks "
-                                   "aligned to another reference build", line=line,
+        differ.append(name)
+        first_line = first_line or line
+        if other.get(other_rec.get(name, name)) == length:
+            as_other += 1
+    if as_other >= 2:
+        raise InputDataError(path, f"{as_other} ##contig lengths equal {other_build}'s exactly, not "
+                                   f"{reference_genome}'s: set reference_genome: {other_build} or "
+                                   "use files aligned to " + reference_genome, line=first_line,
                              field="contig length")
+    if differ:
+        return [f"{os.path.basename(path)}: {len(differ)} ##contig length(s) differ from "
+                f"{reference_genome} (e.g. {differ[0]}); positions are checked against "
+                f"{reference_genome}'s lengths"]
+    return []
 
 
 def _record_contigs(path: str, kind: str) -> list[str] | None:

@@ -55,6 +55,9 @@ def run_genotype_qc(ctx, args):
     work = os.path.join(cfg["results"], "work", "vcf_inputs")
     prep = prepare_vcfs(cfg["vcfs"], work, ref_genome)
     ctx.log(prep.summary())
+    for w in prep.warnings:
+        ctx.log(f"WARNING: {w}")
+    ctx.log(f"reference build: {prep.build_check}")
     for path in cfg["vcfs"]:
         ctx.input_file(path)
     from jobs.cohort import participants_with_traits
@@ -76,6 +79,15 @@ def run_genotype_qc(ctx, args):
             f"{c.n_no_alt} ALT '.' records dropped, {c.n_half_calls} half-calls read as missing")
     if n_invalid:
         ga, loci = _take_rows(ga, loci.valid), _Loci(ga.variants[loci.valid].reset_index(drop=True), ref_genome)
+    # the same variant twice after renaming (`20` in one file, `chr20` in another): keep the
+    # first in config file order (README "Genotype QC")
+    from genomics.genotype_arrays import duplicate_rows
+    dup = duplicate_rows(ga.variants)
+    n_dup = int(dup.sum())
+    if n_dup:
+        ctx.log(f"WARNING: {n_dup} row(s) repeat an earlier (contig, position, ref, alt) after contig "
+                "renaming; the first (in config file order) is kept")
+        ga, loci = _take_rows(ga, ~dup), _Loci(ga.variants[~dup].reset_index(drop=True), ref_genome)
     # sample IDs become pseudonyms (the same keyed hash as the phenotype sources); withdrawn
     # participants are left out of everything this job writes
     import dataclasses
@@ -91,7 +103,9 @@ def run_genotype_qc(ctx, args):
     gt, samples = ga.gt, np.asarray(ga.samples, dtype=object)
     n_variants, n_samples = gt.shape
     ctx.log(f"read {n_variants} variants (after splitting multi-allelics) x {n_samples} samples")
-    ctx.details["ingest"] = {**c.as_dict(), "n_skipped_invalid_locus": n_invalid, "inputs": prep.counts}
+    ctx.details["ingest"] = {**c.as_dict(), "n_skipped_invalid_locus": n_invalid, "inputs": prep.counts,
+                             "build_check": prep.build_check, "n_input_warnings": len(prep.warnings),
+                             "n_duplicate_rows_dropped": n_dup}
     hap = (ga.haploid_rows, ga.haploid)
     steps = [{"step": "input", "unit": "samples", "threshold": None, "removed": 0, "remaining": n_samples},
              {"step": "input", "unit": "variants", "threshold": None, "removed": 0, "remaining": n_variants}]
@@ -260,31 +274,46 @@ class _Loci:
 
 def read_genotypes(prep, keep_phase: bool):
     """``read_vcfs`` on the prepared inputs; a file it cannot parse stops the job with the
-    file, the line and the problem (never the line's content)."""
+    file, the line and the problem (never the line's content). A POS beyond its contig's length
+    in the build, POS < 1, REF empty or '.', a GT allele index above the ALT count, a row with
+    the wrong column count or an empty line is refused with its line: small files (up to
+    ``CONTIG_SCAN_LIMIT``) always get the full streaming check, large ones when a read row
+    shows one of these (htslib wraps a POS above 2^31-1, so it is caught in small files only
+    unless it lands beyond the contig's length)."""
+    import os
     from genomics.errors import InputDataError
     from genomics.genotype_arrays import read_vcfs
     from genomics.vcf_checks import find_first_problem
-    failure = None
+    from genomics.vcf_inputs import CONTIG_SCAN_LIMIT
+    lengths = prep.contig_lengths()
+
+    def refuse_first_problem(paths):
+        for path in paths:
+            found = find_first_problem(path, lengths, prep.reference_genome)
+            if found is not None:
+                src = prep.source_of.get(path, path)
+                problem = found[1]
+                if src != path and src.lower().endswith(".bcf"):
+                    problem += " (line numbers count the VCF text converted from this BCF)"
+                raise InputDataError(src, problem, line=found[0]) from None
+
+    # small files first (htslib can crash on a GT it cannot parse), large ones on a sign of trouble
+    refuse_first_problem([p for p in prep.paths if os.path.getsize(p) <= CONTIG_SCAN_LIMIT])
     try:
         ga = read_vcfs(prep.paths, workers=2, contig_recoding=prep.contig_recoding, keep_phase=keep_phase)
-        # what htslib reads without complaint but Hail and the VCF spec refuse: POS < 1, REF empty
-        v = ga.variants
-        if not ((v["position"] < 1) | v["ref"].astype(str).isin(["", "."])).any():
-            return ga
-    except Exception as e:      # htslib's parse errors: find the line ourselves
-        failure = e
-    for path in prep.paths:
-        found = find_first_problem(path)
-        if found is not None:
-            src = prep.source_of.get(path, path)
-            problem = found[1]
-            if src != path and src.lower().endswith(".bcf"):
-                problem += " (line numbers count the VCF text converted from this BCF)"
-            raise InputDataError(src, problem, line=found[0]) from None
-    if failure is not None:
-        raise failure
+    except Exception:           # htslib's parse errors: find the line ourselves
+        refuse_first_problem(prep.paths)
+        raise
+    v = ga.variants
+    ref_len = v["contig"].astype(str).map(
+        {prep.contig_recoding.get(c, c): n for c, n in lengths.items()}).astype(float)
+    bad = ((v["position"] < 1) | (v["position"] > ref_len.fillna(np.inf))
+           | v["ref"].astype(str).isin(["", "."])).any()
+    if not bad:
+        return ga
+    refuse_first_problem(prep.paths)
     raise InputDataError(prep.source_of.get(prep.paths[0], prep.paths[0]),
-                         "a record with POS < 1 or an empty REF")
+                         f"a record with POS < 1, POS beyond its contig in {prep.reference_genome} or REF '.'")
 
 
 def _take_cols(ga, mask: np.ndarray):

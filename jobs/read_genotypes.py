@@ -41,7 +41,15 @@ def run(ctx, args):
     vcf = cfg["vcfs"][args.vcf_index]
     ctx.input_file(vcf)
     prep = prepare_vcfs([vcf], os.path.join(cfg["results"], "work", "vcf_inputs"), cfg["reference_genome"])
+    for w in prep.warnings:
+        ctx.log(f"WARNING: {w}")
+    ctx.log(f"reference build: {prep.build_check}")
     ga = read_genotypes(prep, keep_phase=cfg["carriers"]["genotype_calls"])
+    if ga.gt.shape[0] == 0:
+        c = ga.counts
+        ctx.log(f"WARNING: input {args.vcf_index} leaves no usable rows ({c.n_records} records: "
+                f"{c.n_dropped_symbolic} symbolic, {c.n_dropped_star} star, {c.n_dropped_breakend} "
+                f"breakend alleles, {c.n_no_alt} without ALT)")
     out = arrays_dir(cfg, args.vcf_index)
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -58,7 +66,8 @@ def run(ctx, args):
     os.replace(tmp, out)                       # all or nothing
     ctx.output_path(out, "genotype_arrays")
     ctx.log(f"read {ga.gt.shape[0]} variants x {ga.gt.shape[1]} samples from input {args.vcf_index}")
-    ctx.details["read"] = ga.counts.as_dict()
+    ctx.details["read"] = {**ga.counts.as_dict(), "build_check": prep.build_check,
+                           "n_input_warnings": len(prep.warnings)}
 
 
 def _stat(path: str) -> list:
