@@ -160,3 +160,52 @@ def test_hand_values_of_the_33_allele_record(tmp_path):
     assert ga.gt[0].tolist() == [0, 0, 1]          # ALT 1: 0/32 -> 0/0, 31/32 -> 0/0, 0/1 -> 0/1
     assert ga.gt[30].tolist() == [0, 1, 0]         # ALT 31
     assert ga.gt[31].tolist() == [1, 1, 0]         # ALT 32
+
+
+# -- several files: sample order, overlapping samples, one variant under two contig names ----------
+
+def _config(tmp_path, vcfs):
+    return {"vcfs": vcfs, "results": str(tmp_path / "results"), "reference_genome": "GRCh38",
+            "carriers": {"genotype_calls": True}}
+
+
+def _load(tmp_path, vcfs):
+    from jobs.read_genotypes import load_arrays
+    cfg = _config(tmp_path, vcfs)
+    work = str(tmp_path / "work")
+    return load_arrays(cfg, lambda i: read_genotypes(prepare_vcfs([vcfs[i]], work, "GRCh38"), keep_phase=True))
+
+
+def test_same_samples_in_another_order_are_reordered(tmp_path):
+    a = write(tmp_path, "a", vcf([row(100, ["0/1", "1/1", "0/0"])]), True)
+    b = write(tmp_path, "b", vcf([row(200, ["1|0", "0/0", "0/1"])], samples=("S3", "S1", "S2")), True)
+    prep = prepare_vcfs([a, b], str(tmp_path / "work"), "GRCh38")       # the genotype job's check
+    assert prep.sample_orders == [None, [1, 2, 0]]
+    ga = _load(tmp_path, [a, b])
+    assert ga.samples == ["S1", "S2", "S3"]
+    assert ga.gt.tolist() == [[1, 2, 0], [0, 1, 1]]        # S1 0/0, S2 0/1, S3 1|0 in file b
+    phased = np.unpackbits(ga.phased, axis=1, count=3, bitorder="little")
+    assert ga.phased_rows.tolist() == [1] and phased.tolist() == [[0, 0, 1]]   # S3's phase moved with S3
+    both = read_genotypes(prep, keep_phase=True)            # both files in one read_vcfs call
+    assert both.gt.tolist() == ga.gt.tolist()
+
+
+def test_overlapping_sample_sets_say_how_many_are_shared(tmp_path):
+    a = write(tmp_path, "a", vcf([row(100, ["0/1", "1/1", "0/0"])]), False)
+    b = write(tmp_path, "b", vcf([row(200, ["1/0", "0/0", "0/1"])], samples=("S1", "S2", "S9")), False)
+    with pytest.raises(InputDataError) as e:
+        prepare_vcfs([a, b], str(tmp_path / "work"), "GRCh38")
+    assert e.value.path == b and "2 shared, 1 only in this file, 1 only in the first" in e.value.problem
+
+
+def test_one_variant_under_two_contig_names_is_a_reported_duplicate(tmp_path):
+    from genomics.genotype_arrays import duplicate_rows
+    a = write(tmp_path, "a", vcf([row(100, ["0/1", "1/1", "0/0"], chrom="20"), row(150, ["0/1", "0/0", "0/0"], chrom="20")],
+                                 contigs=(("20", L37["20"]),)), True)
+    b = write(tmp_path, "b", vcf([row(100, ["0/0", "0/0", "0/0"], chrom="chr20")], contigs=(("chr20", L38["chr20"]),)), True)
+    prep = prepare_vcfs([a, b], str(tmp_path / "work"), "GRCh38")
+    assert prep.warnings == [f"a.vcf.gz: 1 ##contig length(s) differ from GRCh38 (e.g. 20); positions are "
+                             "checked against GRCh38's lengths"]
+    ga = _load(tmp_path, [a, b])
+    assert ga.variants["contig"].astype(str).tolist() == ["chr20"] * 3
+    assert duplicate_rows(ga.variants).tolist() == [False, False, True]    # the first file's row is kept
