@@ -136,6 +136,9 @@ def run_genotype_qc(ctx, args):
     reported = dict(zip(participants["participant_id"], participants["sex"].astype(int)))
     sex_df = None
     notes = []                     # what the QC report says about the evidence, counts only
+    notes += [f"Reference build: {prep.build_check}."] + [f"Input: {w}." for w in prep.warnings]
+    if n_dup:
+        notes.append(f"{n_dup} duplicate (contig, position, ref, alt) row(s) after contig renaming: the first kept.")
     if q["sex_check"]:
         x_rows = np.flatnonzero(loci.x_nonpar)
         if len(x_rows) == 0:
