@@ -5,13 +5,14 @@ import sys
 import uuid
 
 sys.path.insert(0, workflow.basedir)
-from jobs.config import validate_config, write_effective_config
+from jobs.config import check_input_files, validate_config, write_effective_config
 
 if not config:
     configfile: "conf/config.yaml"
 
 # Validate before any job starts (fills the schema's defaults); jobs read the effective config.
 config = validate_config(dict(config), source="--configfile")
+check_input_files(config, source="--configfile")
 RESULTS = config["results"]
 EFFECTIVE_CONFIG = write_effective_config(config, os.path.join(RESULTS, "run", "config.yaml"))
 PY = sys.executable
