@@ -10,6 +10,10 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+# The workflow tells its jobs the effective config's path in this variable (not on the command line,
+# so the shell command, and Snakemake's code rerun trigger, do not change from one run to the next).
+CONFIG_ENV = "GENOLAKE_CONFIG"
+
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "conf" / "config.schema.yaml"
 
 

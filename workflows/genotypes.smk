@@ -36,6 +36,7 @@ rule read_genotypes:
     threads: 1
     resources:
         mem_mb=4000,
+    params: settings=settings_for("read_genotypes", config),
     log: os.path.join(LOGS, "read_genotypes_{i}.log"),
     benchmark: os.path.join(BENCH, "read_genotypes_{i}.tsv"),
     shell: job("read_genotypes") + " --vcf-index {wildcards.i} --stamp {output.stamp} > {log} 2>&1"
@@ -51,6 +52,7 @@ rule genotypes:
     threads: 2
     resources:
         mem_mb=9000,
+    params: settings=settings_for("genotypes", config),
     log: os.path.join(LOGS, "genotypes.log"),
     benchmark: os.path.join(BENCH, "genotypes.tsv"),
     shell: job("genotypes") + " --stamp {output.stamp} > {log} 2>&1"
