@@ -105,3 +105,38 @@ def test_clinical_inputs_are_the_same_before_and_after_the_example_writes_them(t
     c["fhir"]["paths"] = [str(own)]
     c["devices"] = []
     assert clinical_inputs(c) == [str(own / "a.ndjson"), str(own / "b.json")]
+
+
+def test_read_genotypes_does_not_wait_on_the_phenotype_ingest(tmp_path):
+    # rule graph of the Snakefile (no job runs): phenotypes -> genotypes, but no edge into read_genotypes
+    config, results = _example_config(tmp_path)
+    p = subprocess.run([SNAKEMAKE, "--snakefile", "Snakefile", "--configfile", str(config), "--rulegraph"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    import re
+    nodes = dict(re.findall(r'^\s*(\d+)\[label = "([a-z_]+)"', p.stdout, re.M))
+    edges = {(nodes[a], nodes[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", p.stdout, re.M)}
+    assert ("phenotypes", "genotypes") in edges and ("read_genotypes", "genotypes") in edges
+    assert not {e for e in edges if e[1] == "read_genotypes" and e[0] != "example_cohort"}, edges
+    assert not results.exists()
+
+
+def test_parallel_first_appends_to_the_runs_table_all_land(tmp_path):
+    # several jobs (the per-VCF reads, the phenotype ingest) may create the lineage table at once
+    import time
+    worker = tmp_path / "w.py"
+    worker.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {ROOT!r})\n"
+        "from jobs.lake import open_lake\nfrom jobs import lineage\n"
+        "lake = open_lake(sys.argv[1])\n"
+        "while time.time() < float(sys.argv[3]): time.sleep(0.001)\n"
+        "lineage.append_run(lake, {'run_id': sys.argv[2], 'job': 'read_genotypes'})\n")
+    from jobs.lake import open_lake
+    for trial in range(2):
+        lake_dir = tmp_path / f"lake{trial}"
+        start = time.time() + 3
+        procs = [subprocess.Popen([sys.executable, str(worker), str(lake_dir), str(i), str(start)])
+                 for i in range(4)]
+        assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+        assert sorted(open_lake(str(lake_dir)).read("runs")["run_id"]) == ["0", "1", "2", "3"]

@@ -25,10 +25,11 @@ if "example_cohort" in config:
 
 
 rule read_genotypes:
-    # one job per input VCF (a file per chromosome reads in parallel), combined by `genotypes`
+    # one job per input VCF (a file per chromosome reads in parallel), combined by `genotypes`;
+    # independent of the phenotype ingest (a new clinical extract does not re-read the VCFs);
+    # parallel first appends to the lineage `runs` table are safe (jobs/lineage.py append_run)
     input:
         vcf=lambda wc: config["vcfs"][int(wc.i)],
-        phenotypes=os.path.join(STAMPS, "phenotypes.json"),   # the runs table exists before parallel appends
     output:
         stamp=os.path.join(STAMPS, "read_genotypes", "{i}.json"),
     wildcard_constraints:
