@@ -5,25 +5,36 @@ import sys
 import uuid
 
 sys.path.insert(0, workflow.basedir)
-from jobs.config import validate_config, write_effective_config
+from jobs.config import CONFIG_ENV, check_input_files, validate_config, write_effective_config
+from jobs.settings import clinical_inputs, settings_for
 
 if not config:
     configfile: "conf/config.yaml"
 
-# Validate before any job starts (fills the schema's defaults); jobs read the effective config.
+# Validate before any job starts (fills the schema's defaults; checks the input files exist).
 config = validate_config(dict(config), source="--configfile")
+check_input_files(config, source="--configfile")
 RESULTS = config["results"]
-EFFECTIVE_CONFIG = write_effective_config(config, os.path.join(RESULTS, "run", "config.yaml"))
 PY = sys.executable
 STAMPS = os.path.join(RESULTS, "stamps")
 LOGS = os.path.join(RESULTS, "logs")
 BENCH = os.path.join(RESULTS, "benchmarks")
-os.environ.setdefault("GENOLAKE_WORKFLOW_RUN", uuid.uuid4().hex)
+WORKFLOW_RUN = os.environ.setdefault("GENOLAKE_WORKFLOW_RUN", uuid.uuid4().hex)
+# The jobs read this run's own copy of the effective config (named in $GENOLAKE_CONFIG), written
+# in onstart: a dry run writes nothing, and a second, refused run cannot change the config the
+# jobs of a running workflow read. <results>/run/config.yaml is the last run's copy, for users.
+EFFECTIVE_CONFIG = os.path.join(RESULTS, "run", WORKFLOW_RUN, "config.yaml")
+os.environ[CONFIG_ENV] = EFFECTIVE_CONFIG
+
+
+onstart:
+    write_effective_config(config, EFFECTIVE_CONFIG)
+    write_effective_config(config, os.path.join(RESULTS, "run", "config.yaml"))
 
 
 def job(module):
-    """The command line of one job: `python -m jobs.<module>` on the effective config."""
-    return f"{PY} -m jobs.{module} --configfile {EFFECTIVE_CONFIG}"
+    """The command line of one job: `python -m jobs.<module>` (on the config in $GENOLAKE_CONFIG)."""
+    return f"{PY} -m jobs.{module}"
 
 
 include: "workflows/genotypes.smk"

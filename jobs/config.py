@@ -10,6 +10,10 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+# The workflow tells its jobs the effective config's path in this variable (not on the command line,
+# so the shell command, and Snakemake's code rerun trigger, do not change from one run to the next).
+CONFIG_ENV = "GENOLAKE_CONFIG"
+
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "conf" / "config.schema.yaml"
 
 
@@ -63,7 +67,61 @@ def validate_config(config: dict, source: str = "config") -> dict:
     names = [t["name"] for t in [*config["traits"], *config["features"]]]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: trait names must be unique, got {names}")
+    _check_output_paths(config, source)
     return config
+
+
+# Characters delta-rs cannot take in a local table path (it panics: "Invalid object store url").
+_LAKE_PATH_BAD_CHARS = "^[]|\\"
+
+
+def _check_output_paths(config: dict, source: str) -> None:
+    """Refuse output folders that hold Delta tables when their path has a character delta-rs rejects."""
+    for key, path in (("results", config["results"]), ("lake", config["lake"]),
+                      ("privacy/private_dir", config["privacy"].get("private_dir"))):
+        bad = sorted({c for c in (path or "") if c in _LAKE_PATH_BAD_CHARS})
+        if bad:
+            raise ConfigError(f"{source}: {key} {path!r} contains {' '.join(map(repr, bad))}, which the Delta "
+                              f"Lake library cannot use in a table path; choose a folder name without "
+                              f"{' '.join(_LAKE_PATH_BAD_CHARS)}")
+
+
+def input_files(config: dict) -> list[tuple[str, str]]:
+    """Every input file or folder the config names, as (config key, path)."""
+    files = [(f"vcfs/{i}", v) for i, v in enumerate(config["vcfs"])]
+    pc = config["phenotypes"]
+    files.append(("phenotypes/path", pc["path"]))
+    if pc.get("dictionary"):
+        files.append(("phenotypes/dictionary", pc["dictionary"]))
+    files += [(f"fhir/paths/{i}", p) for i, p in enumerate(config["fhir"].get("paths", []))]
+    files += [(f"devices/{i}/path", d["path"]) for i, d in enumerate(config["devices"])]
+    if config["ancestry"].get("reference"):
+        files.append(("ancestry/reference", config["ancestry"]["reference"]))
+    files.append(("codes", config["codes"]))
+    files.append(("consent/mapping", config["consent"]["mapping"]))
+    return files
+
+
+def check_input_files(config: dict, source: str = "config") -> None:
+    """Stop before any job starts when an input file the config names is missing or unreadable.
+
+    Paths under ``example_cohort.out`` are skipped when the example cohort is simulated (the
+    workflow writes them); remote URLs (``scheme://``) are not checked. A relative path is looked
+    up from the working folder, then from the repository (as the shipped ``conf/`` files are)."""
+    example = config.get("example_cohort", {}).get("out") if "example_cohort" in config else None
+    problems = []
+    for key, path in input_files(config):
+        if "://" in path:
+            continue
+        if example and os.path.normpath(path).startswith(os.path.normpath(example) + os.sep):
+            continue
+        full = path if os.path.isabs(path) or os.path.exists(path) else str(SCHEMA_PATH.parent.parent / path)
+        if not os.path.exists(full):
+            problems.append(f"  - {key}: {path}: no such file or folder; correct the path in the config")
+        elif not os.access(full, os.R_OK):
+            problems.append(f"  - {key}: {path}: not readable by this user; fix its permissions")
+    if problems:
+        raise ConfigError(f"{source}: input files missing or unreadable\n" + "\n".join(problems))
 
 
 _DICT_KEYS = ("type", "min", "max", "codes", "unit", "description", "required")

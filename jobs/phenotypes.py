@@ -197,7 +197,8 @@ def run(ctx, args):
     pd.DataFrame(summary).to_csv(out, sep="\t", index=False)
     ctx.output_path(out)
     for s in summary:
-        ctx.log("trait " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in s.items()))
+        ctx.log(f"trait {s['trait']}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                  for k, v in s.items() if k != "trait"))
     ctx.details.update({"counts": counts, "traits": summary, "genotyped_samples": len(vcf_samples)})
 
 

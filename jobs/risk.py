@@ -75,7 +75,7 @@ def run(ctx, args):
             "participant_id": df["participant_id"], "trait": t["name"], "trait_type": t["type"],
             "prs": df["prs"], "predicted": pred, "split": df["split"], "model_name": name,
             "model_version": str(tracked.model_version), "mlflow_run_id": tracked.run_id}))
-        summary.append({"trait": t["name"], "model": name, "version": tracked.model_version, **metrics})
+        summary.append(summary_row(t["name"], name, tracked.model_version, metrics))
         mlflow_runs.append(tracked.run_id)
     out = pd.concat(preds, ignore_index=True)
     out["run_id"] = ctx.run_id
@@ -84,6 +84,19 @@ def run(ctx, args):
     ctx.mlflow_run_id = ",".join(mlflow_runs)
     ctx.details["models"] = summary
     ctx.details["tracking_uri"] = uri
+
+
+def summary_row(trait: str, model: str, version, metrics: dict) -> dict:
+    """One row of ``results/models/summary.tsv``: trait, model, version, then the metrics with the
+    fit set named for the split it is (models are fitted on ``validation``, evaluated on ``test``:
+    ``n_train`` -> ``n_validation``, ``*_train`` -> ``*_validation``) and counts (``n_*``) as integers."""
+    row = {"trait": trait, "model": model, "version": int(version) if str(version).isdigit() else version}
+    for k, v in metrics.items():
+        name = k[:-len("_train")] + "_validation" if k.endswith("_train") else k
+        if name.startswith("n_") and v == v:  # not NaN
+            v = int(round(v))
+        row[name] = v
+    return row
 
 
 def main(argv=None) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from genomics.errors import GenoLakeError
 from jobs import lineage
-from jobs.config import ConfigError, config_hash, load_config
+from jobs.config import CONFIG_ENV, ConfigError, config_hash, load_config
 from jobs.lake import Lake, open_lake
 
 
@@ -95,7 +95,10 @@ class JobContext:
 
 def base_parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--configfile", required=True, help="run configuration (YAML)")
+    env = os.environ.get(CONFIG_ENV)
+    p.add_argument("--configfile", required=env is None, default=env,
+                   help=f"run configuration (YAML); default: the file named by ${CONFIG_ENV} (the workflow "
+                        f"sets it to this run's effective config)")
     p.add_argument("--stamp", help="write a JSON record of what the job wrote here on success "
                                    "(the workflow's output for this job)")
     return p

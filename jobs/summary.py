@@ -20,6 +20,7 @@ def build_parser():
 
 def summary_text(config: dict, lake) -> str:
     r = config["results"]
+    trait_names = [t["name"] for t in config["traits"]]
     lines = ["GenoLake run summary", "====================", ""]
     qc = os.path.join(r, "qc", "qc_summary.tsv")
     if os.path.exists(qc):
@@ -30,7 +31,8 @@ def summary_text(config: dict, lake) -> str:
         q = lake.read("quarantine", columns=["source"])["source"].map(os.path.basename).value_counts()
         lines.append(f"Phenotypes: {len(lake.read('participants', columns=['participant_id']))} participants; "
                      f"{len(lake.read('observations', columns=['name'])) if lake.exists('observations') else 0} "
-                     f"observations; quarantined per source: " + ", ".join(f"{k} {v}" for k, v in sorted(q.items())))
+                     f"observations; quarantined per source: "
+                     + (", ".join(f"{k} {v}" for k, v in sorted(q.items())) or "none"))
     t = os.path.join(r, "phenotypes", "trait_summary.tsv")
     if os.path.exists(t):
         lines.append("Traits (all participants):")
@@ -53,8 +55,11 @@ def summary_text(config: dict, lake) -> str:
                          f"genome-wide significant variants={row.n_significant}{loci}")
     m = os.path.join(r, "models", "summary.tsv")
     if os.path.exists(m):
-        lines.append("Risk models (test split):")
+        lines.append("Risk models (fitted on the validation split, evaluated on the test split):")
         for row in pd.read_csv(m, sep="\t").to_dict("records"):
+            if "n_validation" in row:
+                lines.append(f"  {row['trait']:<10} fitted on {int(row['n_validation'])}, "
+                             f"evaluated on {int(row['n_test'])} people")
             if "auc_full" in row and pd.notna(row.get("auc_full")):
                 lines.append(f"  {row['trait']:<10} AUC {row['auc_full']:.3f} vs {row['auc_base']:.3f} "
                              f"without PRS (gain {row['auc_gain']:+.3f}); {row['model']} v{row['version']}")
@@ -63,14 +68,17 @@ def summary_text(config: dict, lake) -> str:
                              f"PRS (incremental {row['incremental_r2']:+.3f}); {row['model']} v{row['version']}")
     n_reports = len([f for f in os.listdir(os.path.join(r, "reports")) if f.endswith(".html")]) \
         if os.path.isdir(os.path.join(r, "reports")) else 0
+    tables = ", ".join(_tables(config["lake"])) or "none yet"
     lines += ["", "Where the results are:",
-              f"  lake (Delta tables)   {config['lake']}/<table>  ({', '.join(_tables(config['lake']))})",
+              f"  lake (Delta tables)   {config['lake']}/  (tables: {tables})",
               f"  genotypes (Hail)      {config['lake']}/genotypes/",
               f"  QC report and plots   {r}/qc/",
-              f"  GWAS per trait        {r}/gwas/<trait>/gwas_summary.html (Manhattan, QQ, lead loci), "
-              f"<trait>.tsv.gz (GWAS-SSF)",
-              f"  PRS                   {r}/prs/threshold_choice.tsv",
-              f"  models and plots      {r}/models/<trait>/ ; MLflow store {r}/mlflow/",
+              "  GWAS, one folder per trait (Manhattan, QQ, lead loci; GWAS-SSF table):"]
+    lines += [f"    {name:<19} {r}/gwas/{name}/gwas_summary.html , {r}/gwas/{name}/{name}.tsv.gz"
+              for name in trait_names]
+    lines += [f"  PRS                   {r}/prs/threshold_choice.tsv",
+              f"  models and plots      " + " , ".join(f"{r}/models/{name}/" for name in trait_names)
+              + f" ; MLflow store {r}/mlflow/",
               f"  reports               {r}/reports/  ({n_reports} participants)",
               f"  logs, benchmarks      {r}/logs/ , {r}/benchmarks/"]
     return "\n".join(lines) + "\n"

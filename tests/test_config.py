@@ -44,3 +44,49 @@ def test_shipped_configs_are_valid(tmp_path):
     assert [t["name"] for t in c["traits"]] == ["ldl_c", "cad"]
     user = load_config("conf/config.user-example.yaml")
     assert user["reference_genome"] in ("GRCh37", "GRCh38")
+
+
+@pytest.mark.parametrize("key, value, char", [
+    ("results", "out/run^2", "^"), ("lake", "lake[1]", "["), ("lake", "a|b", "|")])
+def test_results_path_delta_cannot_use_is_refused(key, value, char):
+    # delta-rs panics ("Invalid object store url") on these characters in a local table path.
+    import copy
+    c = copy.deepcopy(MINIMAL)
+    c[key] = value
+    with pytest.raises(ConfigError, match=rf"{key} '.*' contains '\{char}'"):
+        validate_config(c)
+
+
+def _user_config(tmp_path, **over):
+    (tmp_path / "a.vcf.gz").write_bytes(b"")
+    (tmp_path / "p.csv").write_text("sample_id,sex,age,y\n")
+    c = {"vcfs": [str(tmp_path / "a.vcf.gz")],
+         "phenotypes": {"path": str(tmp_path / "p.csv"),
+                        "columns": {"age": {"type": "float"}, "y": {"type": "float"}}},
+         "traits": [{"name": "y", "type": "quantitative", "column": "y"}], **over}
+    return validate_config(c)
+
+
+def test_input_files_present_pass(tmp_path):
+    from jobs.config import check_input_files
+    check_input_files(_user_config(tmp_path))  # shipped conf/ files are found from the repository
+
+
+def test_missing_input_files_are_named_with_their_key(tmp_path):
+    from jobs.config import check_input_files
+    c = _user_config(tmp_path, devices=[{"path": str(tmp_path / "bp.csv")}],
+                     ancestry={"reference": str(tmp_path / "ref.tsv")})
+    c["vcfs"].append(str(tmp_path / "chr2.vcf.gz"))
+    with pytest.raises(ConfigError) as e:
+        check_input_files(c, source="my.yaml")
+    msg = str(e.value)
+    assert msg.startswith("my.yaml: input files missing or unreadable")
+    assert f"vcfs/1: {tmp_path}/chr2.vcf.gz: no such file" in msg
+    assert f"devices/0/path: {tmp_path}/bp.csv: no such file" in msg
+    assert f"ancestry/reference: {tmp_path}/ref.tsv: no such file" in msg
+    assert "vcfs/0" not in msg and "phenotypes/path" not in msg
+
+
+def test_files_the_example_cohort_writes_are_not_required():
+    from jobs.config import check_input_files
+    check_input_files(load_config("conf/config.yaml"))

@@ -14,6 +14,7 @@ rule gwas_chunk:
     threads: 2 if GWAS_CHUNKS == 1 else 1
     resources:
         mem_mb=4000,
+    params: settings=settings_for("gwas_chunk", config),
     log: os.path.join(LOGS, "gwas_chunk_{c}.log"),
     benchmark: os.path.join(BENCH, "gwas_chunk_{c}.tsv"),
     shell: job("gwas_chunk") + " --chunk {wildcards.c} --stamp {output.stamp} > {log} 2>&1"
@@ -26,6 +27,7 @@ rule gwas:
         stamp=os.path.join(STAMPS, "gwas.json"),
     resources:
         mem_mb=3000,
+    params: settings=settings_for("gwas", config),
     log: os.path.join(LOGS, "gwas.log"),
     benchmark: os.path.join(BENCH, "gwas.tsv"),
     shell: job("gwas") + " --stamp {output.stamp} > {log} 2>&1"

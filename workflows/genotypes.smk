@@ -25,10 +25,11 @@ if "example_cohort" in config:
 
 
 rule read_genotypes:
-    # one job per input VCF (a file per chromosome reads in parallel), combined by `genotypes`
+    # one job per input VCF (a file per chromosome reads in parallel), combined by `genotypes`;
+    # independent of the phenotype ingest (a new clinical extract does not re-read the VCFs);
+    # parallel first appends to the lineage `runs` table are safe (jobs/lineage.py append_run)
     input:
         vcf=lambda wc: config["vcfs"][int(wc.i)],
-        phenotypes=os.path.join(STAMPS, "phenotypes.json"),   # the runs table exists before parallel appends
     output:
         stamp=os.path.join(STAMPS, "read_genotypes", "{i}.json"),
     wildcard_constraints:
@@ -36,6 +37,7 @@ rule read_genotypes:
     threads: 1
     resources:
         mem_mb=4000,
+    params: settings=settings_for("read_genotypes", config),
     log: os.path.join(LOGS, "read_genotypes_{i}.log"),
     benchmark: os.path.join(BENCH, "read_genotypes_{i}.tsv"),
     shell: job("read_genotypes") + " --vcf-index {wildcards.i} --stamp {output.stamp} > {log} 2>&1"
@@ -51,6 +53,7 @@ rule genotypes:
     threads: 2
     resources:
         mem_mb=9000,
+    params: settings=settings_for("genotypes", config),
     log: os.path.join(LOGS, "genotypes.log"),
     benchmark: os.path.join(BENCH, "genotypes.tsv"),
     shell: job("genotypes") + " --stamp {output.stamp} > {log} 2>&1"

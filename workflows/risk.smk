@@ -7,6 +7,7 @@ rule prs:
         stamp=os.path.join(STAMPS, "prs.json"),
     resources:
         mem_mb=4000,
+    params: settings=settings_for("prs", config),
     log: os.path.join(LOGS, "prs.log"),
     benchmark: os.path.join(BENCH, "prs.tsv"),
     shell: job("prs") + " --stamp {output.stamp} > {log} 2>&1"
@@ -19,6 +20,7 @@ rule risk:
         stamp=os.path.join(STAMPS, "risk.json"),
     resources:
         mem_mb=3000,
+    params: settings=settings_for("risk", config),
     log: os.path.join(LOGS, "risk.log"),
     benchmark: os.path.join(BENCH, "risk.tsv"),
     shell: job("risk") + " --stamp {output.stamp} > {log} 2>&1"
