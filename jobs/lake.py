@@ -4,6 +4,9 @@
 ``DeltaSparkLake`` (clusters whose Spark has the delta-spark jars) uses ``format("delta")``.
 Both speak the same Delta protocol, so a table written by one is read by the other.
 
+Tables declared in ``jobs.schemas`` are cast to their declared Arrow schema on every write
+and merge (an empty frame included), so an empty first ingest never types a column ``null``.
+
 Every write is one Delta commit: a failed or killed job leaves the table at its previous
 version, never half-written.
 """
@@ -19,6 +22,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
+
+from jobs.schemas import cast_to_declared
 
 __all__ = ["Lake", "DeltaRsLake", "DeltaSparkLake", "open_lake"]
 
@@ -94,7 +99,7 @@ class DeltaRsLake(Lake):
     def write(self, name, df, mode="overwrite", partition_by=None, predicate=None) -> int:
         """Write a frame as one commit. ``overwrite`` replaces the table (or, with a
         ``predicate``, just the rows matching it); ``append`` adds rows. Returns the new version."""
-        data = df if isinstance(df, pa.RecordBatchReader) else _to_arrow(df)
+        data = df if isinstance(df, pa.RecordBatchReader) else cast_to_declared(name, _to_arrow(df))
         kwargs = {}
         if mode == "overwrite":
             kwargs["schema_mode"] = "overwrite" if predicate is None else None
@@ -109,7 +114,7 @@ class DeltaRsLake(Lake):
         """Upsert on ``keys``: matching rows are updated, new rows inserted (no duplicates).
         With ``changed`` (a column holding a hash of the row's content) only rows whose hash
         differs are rewritten, so re-ingesting the same extract changes nothing."""
-        data = _to_arrow(df)
+        data = cast_to_declared(name, _to_arrow(df))
         keys = list(keys)
         if not self.exists(name):
             return self.write(name, data, mode="overwrite")

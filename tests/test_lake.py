@@ -89,3 +89,42 @@ def test_delta_spark_engine(hl, tmp_path):
     assert sorted(lake.read("t")["k"]) == [2, 3]
     with pytest.raises(Exception):
         lake.read("t", version=v)
+
+
+def test_empty_quarantine_gets_declared_types_and_accepts_a_later_ingest(tmp_path):
+    """issue 11 item 3: an ingest with nothing quarantined, then one with rows, into the same lake."""
+    from phenotypes.fhir_reader import QUARANTINE_COLUMNS
+    lake = open_lake(str(tmp_path))
+    empty = pd.DataFrame(columns=QUARANTINE_COLUMNS).assign(run_id="r1")
+    lake.write("quarantine", empty)
+    import pyarrow as pa
+    types = {f.name: str(f.type) for f in pa.schema(DeltaTable(lake.path("quarantine")).schema().to_arrow())}
+    assert types["source"] == "string" and types["line"] == "int64" and types["run_id"] == "string"
+    rows = pd.DataFrame({"source": ["p.tsv"], "line": [7], "record_id": ["line 7"], "participant_id": [None],
+                         "field": ["age"], "reason": ["not a number"], "record": ["{}"], "run_id": ["r2"]})
+    lake.write("quarantine", rows, mode="overwrite", predicate="source IN ('p.tsv')")
+    got = lake.read("quarantine")
+    assert got["line"].tolist() == [7] and got["reason"].tolist() == ["not a number"]
+
+
+def test_empty_merge_tables_keep_declared_types(tmp_path):
+    """observations / consent / withdrawals first written empty (or all-null) merge real rows later."""
+    lake = open_lake(str(tmp_path))
+    lake.merge("consent", pd.DataFrame(columns=["record_id", "participant_id", "purpose", "granted", "status",
+                                                "date", "source", "row_hash"]), keys=["record_id"])
+    lake.merge("consent", pd.DataFrame({"record_id": ["c1"], "participant_id": ["p1"], "purpose": ["research"],
+                                        "granted": [True], "status": ["active"],
+                                        "date": [pd.Timestamp("2024-01-02", tz="UTC")], "source": ["f.json"],
+                                        "row_hash": ["1"]}), keys=["record_id"])
+    got = lake.read("consent")
+    assert got["granted"].tolist() == [True] and got["purpose"].tolist() == ["research"]
+    lake.write("withdrawals", pd.DataFrame({"participant_id": ["p9"], "run_id": [None]}))
+    lake.merge("withdrawals", pd.DataFrame({"participant_id": ["p8"], "run_id": ["r2"]}), keys=["participant_id"])
+    assert sorted(lake.read("withdrawals")["participant_id"]) == ["p8", "p9"]
+
+
+def test_undeclared_all_null_column_is_written_as_string(tmp_path):
+    lake = open_lake(str(tmp_path))
+    lake.write("x", pd.DataFrame({"k": [1], "note": [None]}))
+    lake.write("x", pd.DataFrame({"k": [2], "note": ["n"]}), mode="append")
+    assert sorted(lake.read("x")["note"].dropna()) == ["n"]
