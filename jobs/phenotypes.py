@@ -92,7 +92,7 @@ def run(ctx, args):
     from phenotypes.devices import read_device_readings
     from phenotypes.fhir_reader import QUARANTINE_COLUMNS, read_fhir
     from phenotypes.table_reader import read_raw_table
-    from phenotypes.traits import derive_traits, trait_summary
+    from phenotypes.traits import derive_traits, trait_summary, trait_values
 
     cfg = ctx.config
     pseudo = privacy.pseudonymiser(cfg, ctx.log)
@@ -186,13 +186,15 @@ def run(ctx, args):
                               "records": int(len(consent))}
 
     # derived traits, for everyone in the participants table
-    pts = ctx.lake.read("participants", columns=["participant_id"])["participant_id"]
+    everyone = ctx.lake.read("participants")
+    pts = everyone["participant_id"]
     obs = ctx.lake.read("observations") if ctx.lake.exists("observations") else _empty_obs()
     cond = ctx.lake.read("conditions") if ctx.lake.exists("conditions") else _empty_cond()
     defs = [*cfg["traits"], *cfg["features"]]
     traits = derive_traits(defs, pts, obs, cond)
     ctx.write_table("traits", traits)
-    summary = trait_summary(traits, defs)
+    # every trait, whatever its source: derived ones from `traits`, the others from table columns
+    summary = trait_summary(trait_values(traits, everyone, defs), defs)
     out = ctx.result_path("phenotypes", "trait_summary.tsv")
     pd.DataFrame(summary).to_csv(out, sep="\t", index=False)
     ctx.output_path(out)

@@ -123,20 +123,47 @@ def derive_traits(defs: list[dict], participants: pd.Series, observations: pd.Da
     return out
 
 
+def trait_source(d: dict) -> str:
+    """Where a trait definition's values come from, in words."""
+    if "conditions" in d:
+        return "conditions"
+    if "measure" in d:
+        return f"measure {d['measure']['name']}"
+    return f"table column {d.get('column', d['name'])}"
+
+
+def trait_values(derived: pd.DataFrame, participants: pd.DataFrame, defs: list[dict]) -> pd.DataFrame:
+    """participant_id plus one column per definition (named by the trait): derived traits from
+    ``derived`` (the output of derive_traits), table-column traits from ``participants``'
+    ``column``. A column found in neither is all missing."""
+    out = pd.DataFrame({"participant_id": pd.Series(participants["participant_id"], dtype="string").to_numpy()})
+    d_idx = derived.set_index("participant_id") if len(derived.columns) else pd.DataFrame()
+    for d in defs:
+        if "conditions" in d or "measure" in d:
+            col = d_idx[d["name"]] if d["name"] in d_idx else None
+            out[d["name"]] = out["participant_id"].map(col).to_numpy() if col is not None else np.nan
+        else:
+            c = d.get("column", d["name"])
+            out[d["name"]] = participants[c].to_numpy() if c in participants else np.nan
+    return out
+
+
 def trait_summary(traits: pd.DataFrame, defs: list[dict]) -> list[dict]:
-    """Cases/controls or the distribution of each derived trait."""
+    """One row per definition, whatever its source (a trait absent from ``traits`` counts as all
+    missing): trait, type, source, then cases / controls / missing (binary) or n / missing /
+    mean / sd / p05 / median / p95 (quantitative)."""
     rows = []
     for d in defs:
-        if d["name"] not in traits:
-            continue
-        x = traits[d["name"]]
+        x = traits[d["name"]] if d["name"] in traits else pd.Series(np.nan, index=traits.index)
+        head = {"trait": d["name"], "type": d["type"], "source": trait_source(d)}
         if d["type"] == "binary":
-            rows.append({"trait": d["name"], "type": "binary", "cases": int((x == 1).sum()),
-                         "controls": int((x == 0).sum()), "missing": int(x.isna().sum())})
+            v = pd.to_numeric(x, errors="coerce")
+            rows.append({**head, "cases": int((v == 1).sum()),
+                         "controls": int((v == 0).sum()), "missing": int(v.isna().sum())})
         else:
             v = pd.to_numeric(x, errors="coerce").dropna()
             q = v.quantile([0.05, 0.5, 0.95]).tolist() if len(v) else [np.nan] * 3
-            rows.append({"trait": d["name"], "type": "quantitative", "n": int(len(v)),
-                         "missing": int(x.isna().sum()), "mean": float(v.mean()) if len(v) else np.nan,
+            rows.append({**head, "n": int(len(v)),
+                         "missing": int(len(x) - len(v)), "mean": float(v.mean()) if len(v) else np.nan,
                          "sd": float(v.std()) if len(v) > 1 else np.nan, "p05": q[0], "median": q[1], "p95": q[2]})
     return rows

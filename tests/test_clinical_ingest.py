@@ -76,3 +76,29 @@ def test_poor_linkage_stops_before_anything_is_written(cohort_dir, tmp_path):
     assert phenotypes.main(["--configfile", str(config)]) == 4      # LinkageError
     lake = open_lake(cfg["lake"])
     assert not lake.exists("participants") and not lake.exists("quarantine")
+
+
+def test_traits_only_from_table_columns_are_all_in_the_trait_summary(cohort_dir, tmp_path):
+    """issue 11 item 2: the README's table-column traits, no FHIR and no device files: the
+    trait summary lists every trait with the counts of the accepted table rows."""
+    from jobs.summary import summary_text
+    config, cfg = write_config(tmp_path, cohort_dir, tmp_path, fhir={"paths": []}, devices=[],
+                               traits=[{"name": "ldl_c", "type": "quantitative", "column": "ldl_c"},
+                                       {"name": "cad", "type": "binary", "column": "cad"}])
+    assert phenotypes.main(["--configfile", str(config)]) == 0
+    got = pd.read_csv(tmp_path / "results" / "phenotypes" / "trait_summary.tsv", sep="\t").set_index("trait")
+    assert list(got.index) == ["ldl_c", "cad"]
+    assert got.loc["cad", "source"] == "table column cad"
+    # hand count: the accepted table rows (the quarantined ones hold a bad value somewhere)
+    lake = open_lake(cfg["lake"])
+    q_lines = set(lake.read("quarantine")["line"])
+    raw = pd.read_csv(cohort_dir / "phenotypes.csv", dtype=str)
+    ok = raw[[i + 2 not in q_lines for i in range(len(raw))]]
+    cad = pd.to_numeric(ok["cad"], errors="coerce")
+    assert int(got.loc["cad", "cases"]) == int((cad == 1).sum())
+    assert int(got.loc["cad", "controls"]) == int((cad == 0).sum())
+    ldl = pd.to_numeric(ok["ldl_c"], errors="coerce").dropna()
+    assert int(got.loc["ldl_c", "n"]) == len(ldl)
+    assert float(got.loc["ldl_c", "mean"]) == pytest.approx(ldl.mean(), rel=1e-6)
+    text = summary_text(cfg, lake)
+    assert f"cad                  {int((cad == 1).sum())} cases" in text
