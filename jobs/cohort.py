@@ -31,7 +31,8 @@ def with_traits_and_consent(ctx, cfg):
     participants = participants_with_traits(ctx, cfg)
     consent = ctx.read_table("consent") if ctx.lake.exists("consent") else None
     if consent is None or consent.empty:
-        ctx.log("no Consent records: every participant counts as consented to research")
+        ctx.log("no Consent records: every participant counts as consented to research (documented default)")
+        ctx.details["research_consent"] = "assumed (no Consent records)"
         return participants
     cur = current_consent(consent).set_index("participant_id")
     research = participants["participant_id"].map(cur["research"]).fillna(False).astype(bool)

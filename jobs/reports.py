@@ -19,8 +19,9 @@ def build_parser():
 
 
 def consented(cohort: pd.DataFrame, column: str | None) -> pd.Series:
-    if column is None:
-        return pd.Series(True, index=cohort.index)
+    """True where ``column`` says yes; with no feedback column nobody consented (no report)."""
+    if column is None or column not in cohort:
+        return pd.Series(False, index=cohort.index)
     return cohort[column].astype("string").str.strip().str.lower().isin(YES).fillna(False)
 
 
@@ -41,9 +42,15 @@ def run(ctx, args):
         ctx.table_version_in(name)
     versions = {i["name"]: i["version"] for i in ctx.inputs if i["kind"] == "delta"}
     generated_at = ctx.started_at
-    column = cfg["consent_feedback_column"] or ("consent_feedback" if "consent_feedback" in cohort else None)
+    from phenotypes.consent import feedback_column
+    has_records = ctx.lake.exists("consent") and len(ctx.read_table("consent", columns=["record_id"])) > 0
+    column = feedback_column(has_records, cfg["consent_feedback_column"])
     keep = set(cohort.loc[consented(cohort, column).to_numpy(), "participant_id"])
-    ctx.log(f"{len(keep)} of {len(cohort)} cohort participants consented to individual feedback")
+    if column is None:
+        ctx.log("no feedback consent information (no consent_feedback_column, no Consent records): no reports")
+    else:
+        ctx.log(f"{len(keep)} of {len(cohort)} cohort participants consented to individual feedback")
+    ctx.details["feedback_consent"] = column or "none"
 
     per_trait = []
     for trait, d in preds.groupby("trait"):

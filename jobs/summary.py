@@ -34,7 +34,7 @@ def summary_text(config: dict, lake) -> str:
                      f"observations; quarantined per source: "
                      + (", ".join(f"{k} {v}" for k, v in sorted(q.items())) or "none"))
     t = os.path.join(r, "phenotypes", "trait_summary.tsv")
-    if os.path.exists(t):
+    if os.path.exists(t) and os.path.getsize(t):
         lines.append("Traits (all participants):")
         for row in pd.read_csv(t, sep="\t").to_dict("records"):
             if row["type"] == "binary":
@@ -68,6 +68,8 @@ def summary_text(config: dict, lake) -> str:
                              f"PRS (incremental {row['incremental_r2']:+.3f}); {row['model']} v{row['version']}")
     n_reports = len([f for f in os.listdir(os.path.join(r, "reports")) if f.endswith(".html")]) \
         if os.path.isdir(os.path.join(r, "reports")) else 0
+    if lake.exists("participants"):
+        lines.append(consent_line(config, lake, n_reports))
     tables = ", ".join(_tables(config["lake"])) or "none yet"
     lines += ["", "Where the results are:",
               f"  lake (Delta tables)   {config['lake']}/  (tables: {tables})",
@@ -82,6 +84,16 @@ def summary_text(config: dict, lake) -> str:
               f"  reports               {r}/reports/  ({n_reports} participants)",
               f"  logs, benchmarks      {r}/logs/ , {r}/benchmarks/"]
     return "\n".join(lines) + "\n"
+
+
+def consent_line(config: dict, lake, n_reports: int) -> str:
+    """Which consent information (or documented default) applied, with the counts."""
+    from phenotypes.consent import current_consent, describe_consent
+    n_participants = len(lake.read("participants", columns=["participant_id"]))
+    consent = lake.read("consent") if lake.exists("consent") else None
+    n_records = 0 if consent is None else len(consent)
+    n_research = int(current_consent(consent)["research"].sum()) if n_records else n_participants
+    return describe_consent(n_records, n_participants, n_research, config.get("consent_feedback_column"), n_reports)
 
 
 def _tables(root: str) -> list[str]:

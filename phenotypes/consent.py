@@ -36,3 +36,27 @@ def withdrawals(consent: pd.DataFrame) -> set[str]:
     refused = set(cur.loc[~cur["research"], "participant_id"])
     ever = set(r.loc[r["granted"].astype(bool), "participant_id"])
     return refused & ever
+
+
+def feedback_column(has_consent_records: bool, configured: str | None) -> str | None:
+    """The cohort column that says yes/no to individual feedback, or None when there is no
+    feedback consent information at all (then nobody gets a report: the documented default).
+    With Consent records the cohort job fills ``configured`` (or ``consent_feedback``) from them."""
+    if configured:
+        return configured
+    return "consent_feedback" if has_consent_records else None
+
+
+def describe_consent(n_records: int, n_participants: int, n_research: int, configured: str | None,
+                     n_reports: int) -> str:
+    """One line for the run summary: which consent information (or default) applied."""
+    if n_records:
+        research = (f"research use from {n_records:,} Consent records: {n_research:,} of "
+                    f"{n_participants:,} participants consented (the others left out)")
+        feedback = "from the Consent records"
+    else:
+        research = (f"no consent information: research use assumed for all {n_participants:,} "
+                    "participants (documented default)")
+        feedback = (f"from column {configured!r}" if configured else
+                    "none (no consent_feedback_column and no Consent records)")
+    return f"Consent: {research}; individual feedback: {feedback} - {n_reports:,} reports"

@@ -102,3 +102,9 @@ def test_traits_only_from_table_columns_are_all_in_the_trait_summary(cohort_dir,
     assert float(got.loc["ldl_c", "mean"]) == pytest.approx(ldl.mean(), rel=1e-6)
     text = summary_text(cfg, lake)
     assert f"cad                  {int((cad == 1).sum())} cases" in text
+    # issue 11 item 10: no Consent records and no consent_feedback_column: the default is stated
+    n = len(lake.read("participants"))
+    assert (f"Consent: no consent information: research use assumed for all {n:,} participants "
+            "(documented default); individual feedback: none (no consent_feedback_column and no Consent "
+            "records) - 0 reports") in text
+    assert f"{cfg['results']}/gwas/cad/cad.tsv.gz" in text and "<trait>" not in text

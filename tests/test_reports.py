@@ -182,3 +182,31 @@ def test_safe_filename_length_cap():
     assert len(name) == 40
     assert safe_filename("p" * 100) == "p" * 100  # exactly at the cap: unchanged
     assert len(safe_filename("p" * 101)) == 100
+
+
+def test_no_feedback_consent_information_means_no_report():
+    """issue 11 item 10: no consent_feedback_column and no Consent records -> nobody gets a report."""
+    import pandas as pd
+    from jobs.reports import consented
+    from phenotypes.consent import describe_consent, feedback_column
+    cohort = pd.DataFrame({"participant_id": ["a", "b", "c"], "consent_feedback": ["yes", "yes", "no"]})
+    assert feedback_column(False, None) is None
+    assert consented(cohort, feedback_column(False, None)).tolist() == [False, False, False]
+    # a configured column, or the column the cohort job fills from Consent records, is used
+    assert consented(cohort, feedback_column(False, "consent_feedback")).tolist() == [True, True, False]
+    assert consented(cohort, feedback_column(True, None)).tolist() == [True, True, False]
+    assert describe_consent(0, 2000, 2000, None, 0) == (
+        "Consent: no consent information: research use assumed for all 2,000 participants (documented default); "
+        "individual feedback: none (no consent_feedback_column and no Consent records) - 0 reports")
+    assert describe_consent(10, 5, 4, None, 3).startswith(
+        "Consent: research use from 10 Consent records: 4 of 5 participants consented")
+
+
+def test_model_summary_names_the_validation_split_and_counts_as_ints():
+    """issue 11 item 15: models/summary.tsv's fit split is validation; counts are integers."""
+    from jobs.risk import summary_row
+    row = summary_row("cad", "genolake_cad", 3, {"n_train": 120.0, "n_test": 80.0, "auc_full": 0.7,
+                                                  "n_dropped_missing_train": 2.0})
+    assert row["n_validation"] == 120 and isinstance(row["n_validation"], int) and "n_train" not in row
+    assert row["n_test"] == 80 and isinstance(row["n_test"], int)
+    assert row["n_dropped_missing_validation"] == 2 and row["auc_full"] == 0.7
