@@ -163,6 +163,13 @@ def check_qc(co, lake, pid, cfg):
     assert (~v.loc[sorted(mono), "pass_maf"]).all() and (~v.loc[sorted(miss), "pass_call_rate"]).all()
     auto_ok = set(ids[(co.variants["kind"] == "ok") & (co.variants["contig"] != "X")])
     assert len(auto_ok & failed) <= 0.01 * len(auto_ok)        # good autosomal variants pass
+    # the QC steps' counts, in order: the call-rate filter takes the high-missing variants, MAF
+    # the monomorphic and singleton ones (hand count from the generator's plan)
+    steps = {st["step"]: st for st in job_details(lake, "genotypes")["qc_steps"]}
+    n_auto = len(co.options.contigs)
+    assert steps["sample_call_rate"]["removed"] == len(co.low_call)
+    assert steps["variant_call_rate"]["removed"] == co.options.high_missing * n_auto
+    assert steps["maf"]["removed"] == (co.options.monomorphic + co.options.singletons) * n_auto
 
 
 def check_cohort(co, lake, pid, cfg):
@@ -203,10 +210,11 @@ def check_full_run(co, lake, pid, cfg, results):
     """chrx_males_haploid: reports, trait summary rows, and the linear GWAS = plink2 --glm on
     the QC .bed with the GWAS samples and covariates (autosomes)."""
     check_reports(co, lake, pid, cfg, results)
-    ts = pd.read_csv(os.path.join(results, "summary", "trait_summary.tsv"), sep="\t") \
-        if os.path.exists(os.path.join(results, "summary", "trait_summary.tsv")) else None
-    if ts is not None:
-        assert {"ldl_c", "cad"} <= set(ts.iloc[:, 0].astype(str))
+    ts = pd.read_csv(os.path.join(results, "phenotypes", "trait_summary.tsv"), sep="\t").set_index("trait")
+    assert list(ts.index) == ["ldl_c", "cad"] and ts.loc["ldl_c", "n"] == co.options.n
+    summary = open(os.path.join(results, "summary.txt")).read()
+    assert f"sample_call_rate   samples        {len(co.low_call)} / {co.options.n - len(co.low_call)}" in summary
+    assert f"input              variants       0 / {len(co.variants)}" in summary
     if not shutil.which("plink2"):
         pytest.skip("plink2 not installed (make test installs it)")
     from jobs.config import load_config
@@ -300,10 +308,9 @@ def check_table_traits(co, lake, pid, cfg, results):
     common = tr.index.intersection(truth.index)
     assert len(common) == co.options.n
     assert np.allclose(tr.loc[common, "ldl_c"].astype(float), truth.loc[common, "ldl_c"], atol=1e-6)
-    if os.path.exists(os.path.join(results, "summary.txt")):
-        ts = pd.read_csv(os.path.join(results, "summary", "trait_summary.tsv"), sep="\t")
-        assert {"ldl_c", "cad"} <= set(ts.iloc[:, 0].astype(str))
-        check_reports(co, lake, pid, cfg, results)
+    ts = pd.read_csv(os.path.join(results, "phenotypes", "trait_summary.tsv"), sep="\t")
+    assert list(ts["trait"]) == ["ldl_c", "cad"]
+    check_reports(co, lake, pid, cfg, results)
 
 
 def check_fhir_traits(co, lake, pid, cfg, results):
