@@ -229,15 +229,17 @@ def _check_last_line(path: str, n_columns: int) -> None:
 
 
 def check_vcfs(paths: list[str]) -> list[str]:
-    """Check every file; all must hold the same samples in the same order. Returns the samples."""
+    """Check every file; all must hold the same samples (in any order). Returns the first file's samples."""
     samples = None
     for p in paths:
         s = check_vcf(p)
         if samples is None:
             samples = s
-        elif s != samples:
-            raise InputDataError(p, f"sample list differs from {paths[0]} "
-                                    f"({len(s)} vs {len(samples)} samples or a different order)")
+        elif s != samples and set(s) != set(samples):      # another order is read (reordered)
+            shared = len(set(s) & set(samples))
+            raise InputDataError(p, f"its samples differ from {paths[0]}: {shared} shared, "
+                                    f"{len(set(s)) - shared} only in this file, {len(set(samples)) - shared} "
+                                    "only in the first")
     return samples or []
 
 

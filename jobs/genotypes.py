@@ -343,8 +343,10 @@ def _take_rows(ga, mask: np.ndarray):
     keep_h = mask[ga.haploid_rows] if len(ga.haploid_rows) else np.zeros(0, bool)
     changes = dict(gt=ga.gt[idx], variants=ga.variants[mask].reset_index(drop=True),
                    haploid_rows=new_of_old[ga.haploid_rows[keep_h]], haploid=ga.haploid[keep_h])
-    if getattr(ga, "phased", None) is not None:
-        changes["phased"] = ga.phased[idx]
+    if getattr(ga, "phased_rows", None) is not None:      # sparse like the haploid rows
+        keep_p = mask[ga.phased_rows] if len(ga.phased_rows) else np.zeros(0, bool)
+        changes.update(phased_rows=new_of_old[ga.phased_rows[keep_p]], phased=ga.phased[keep_p],
+                       alt_first=ga.alt_first[keep_p])
     return dataclasses.replace(ga, **changes)
 
 

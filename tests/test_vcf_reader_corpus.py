@@ -209,3 +209,24 @@ def test_one_variant_under_two_contig_names_is_a_reported_duplicate(tmp_path):
     ga = _load(tmp_path, [a, b])
     assert ga.variants["contig"].astype(str).tolist() == ["chr20"] * 3
     assert duplicate_rows(ga.variants).tolist() == [False, False, True]    # the first file's row is kept
+
+
+def test_dropping_rows_keeps_the_phase_of_the_rows_kept(tmp_path):
+    """The genotype job drops rows (invalid loci, duplicates) from phased arrays: the phase bits of
+    the kept rows follow them (they are stored for the phased rows only)."""
+    from genomics.genotype_arrays import read_vcfs
+    from jobs.genotypes import _take_rows
+    head = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"
+            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\n")
+    rows = ["chr1\t100\t.\tA\tG\t.\t.\t.\tGT\t0/1\t1/1\n",      # unphased
+            "chr1\t200\t.\tA\tG\t.\t.\t.\tGT\t1|0\t0|1\n",      # phased, S1 ALT first
+            "chr1\t300\t.\tA\tG\t.\t.\t.\tGT\t0|1\t1|0\n"]      # phased, S2 ALT first
+    path = tmp_path / "p.vcf"
+    path.write_text(head + "".join(rows))
+    ga = read_vcfs([str(path)], keep_phase=True)
+    kept = _take_rows(ga, np.array([False, True, True]))
+    phased, alt_first = kept.phase_block(0, 2)
+    assert phased.all()
+    assert alt_first.tolist() == [[True, False], [False, True]]
+    assert kept.gt.tolist() == [[1, 1], [1, 1]]
