@@ -677,7 +677,8 @@ def take_samples(ga: GenotypeArrays, idx: np.ndarray) -> GenotypeArrays:
     for k in ("phased", "alt_first"):
         packed = getattr(ga, k, None)
         if packed is not None:
-            bits = np.unpackbits(packed.reshape(len(packed), -1), axis=1, count=n, bitorder="little").astype(bool)
+            # (rows, bytes); a file with no phased call has none of either
+            bits = np.unpackbits(packed.reshape(-1, (n + 7) // 8), axis=1, count=n, bitorder="little").astype(bool)
             changes[k] = np.packbits(bits[:, idx], axis=1, bitorder="little")
     return dataclasses.replace(ga, **changes)
 

@@ -230,3 +230,19 @@ def test_dropping_rows_keeps_the_phase_of_the_rows_kept(tmp_path):
     assert phased.all()
     assert alt_first.tolist() == [[True, False], [False, True]]
     assert kept.gt.tolist() == [[1, 1], [1, 1]]
+
+
+def test_reordering_samples_of_unphased_arrays_keeps_them_empty(tmp_path):
+    """A file without a phased call has empty phase arrays; putting its samples in another order
+    (the genotype job does it for a file whose samples are the first file's in another order)
+    moves the genotypes and keeps the phase arrays empty."""
+    from genomics.genotype_arrays import read_vcfs, take_samples
+    head = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=248956422>\n"
+            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3\n")
+    path = tmp_path / "u.vcf"
+    path.write_text(head + "chr1\t100\t.\tA\tG\t.\t.\t.\tGT\t0/0\t0/1\t1/1\n")
+    ga = read_vcfs([str(path)], keep_phase=True)
+    out = take_samples(ga, np.array([2, 0, 1]))
+    assert out.samples == ["S3", "S1", "S2"] and out.gt.tolist() == [[2, 0, 1]]
+    assert out.phased.shape == (0, 1) and out.alt_first.shape == (0, 1)
