@@ -95,8 +95,12 @@ def run_genotype_qc(ctx, args):
     pseudo = privacy.pseudonymiser(cfg, ctx.log)
     pids = pseudo.many(ga.samples)
     check_linkage(ctx, pids, participants)
-    ga = dataclasses.replace(ga, samples=pids)
     gone = np.isin(pids, list(privacy.withdrawn(cfg)))
+    # the genotyped sample IDs' linkage rows (the phenotype ingest never reads the VCFs)
+    privacy.update_linkage(cfg, pd.DataFrame({"source_kind": "sample_id",
+                                              "source_id": [s for s, g in zip(ga.samples, gone) if not g],
+                                              "participant_id": [p for p, g in zip(pids, gone) if not g]}))
+    ga = dataclasses.replace(ga, samples=pids)
     if gone.any():
         ga = _take_cols(ga, ~gone)
         ctx.log(f"{int(gone.sum())} withdrawn participant(s) left out")

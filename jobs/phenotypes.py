@@ -7,7 +7,8 @@ stable keys, so re-ingesting an extract duplicates nothing and changes keep thei
 rows replaced on each ingest) and the derived ``traits``. A research consent withdrawn in this
 extract erases the participant from every table (vacuumed) and deletes their reports.
 
-No JVM: pandas and delta-rs. Genotyped sample IDs come from the VCF headers.
+No JVM: pandas and delta-rs. The VCFs are not read here (a new clinical extract must not re-read
+the genotypes): the genotype job checks how many genotyped samples match a participant.
 """
 from __future__ import annotations
 
@@ -55,13 +56,13 @@ def upsert(ctx, name: str, df: pd.DataFrame, key: str) -> None:
     ctx.outputs.append({"kind": "delta", "name": name, "version": version})
 
 
-def _table_source(ctx, cfg, pseudo, vcf_samples, withdrawn_before):
+def _table_source(ctx, cfg, pseudo, withdrawn_before):
     from phenotypes.table_reader import read_raw_table, validate_phenotype_table
     pc = cfg["phenotypes"]
     path = ctx.input_file(pc["path"])
     raw = read_raw_table(path)
     res = validate_phenotype_table(raw, path, pc["sample_id_column"], pc["sex_column"], pc["sex_coding"],
-                                   pc.get("columns", {}), known_samples=vcf_samples)
+                                   pc.get("columns", {}))
     acc = res.accepted.copy()
     links = pd.DataFrame({"source_kind": "sample_id", "source_id": acc["participant_id"]})
     acc["participant_id"] = pseudo.many(acc["participant_id"])
@@ -84,8 +85,6 @@ def _table_source(ctx, cfg, pseudo, vcf_samples, withdrawn_before):
 
 def run(ctx, args):
     import yaml
-    from genomics.errors import LinkageError
-    from genomics.vcf_checks import check_vcfs
     from jobs import privacy
     from phenotypes.codes import CodeBook
     from phenotypes.consent import current_consent, withdrawals
@@ -99,10 +98,9 @@ def run(ctx, args):
     codes = CodeBook(yaml.safe_load(open(ctx.input_file(conf_path(cfg["codes"])))))
     consent_map = yaml.safe_load(open(ctx.input_file(conf_path(cfg["consent"]["mapping"]))))
     gone = privacy.withdrawn(cfg)
-    vcf_samples = check_vcfs(cfg["vcfs"])
     counts, quarantine, links = {}, [], []
 
-    table, q, c, lk = _table_source(ctx, cfg, pseudo, vcf_samples, gone)
+    table, q, c, lk = _table_source(ctx, cfg, pseudo, gone)
     counts[cfg["phenotypes"]["path"]] = c
     quarantine.append(q)
     links.append(lk)
@@ -133,19 +131,7 @@ def run(ctx, args):
         quarantine.append(dev.quarantine)
         device_obs.append(dev.observations)
 
-    # linkage check before anything is written
-    vcf_pids = set(pseudo.many(vcf_samples))
     participants = _participants(table, fhir)
-    matched = len(vcf_pids & set(participants["participant_id"]))
-    rate = matched / max(len(vcf_pids), 1)
-    ctx.details["linkage"] = {"genotyped": len(vcf_pids), "matched": matched, "match_rate": round(rate, 4)}
-    ctx.log(f"linkage: {matched} of {len(vcf_pids)} genotyped samples match a participant record ({rate:.1%})")
-    if rate < cfg["linkage"]["min_match_rate"]:
-        raise LinkageError(
-            f"only {rate:.1%} of the {len(vcf_pids)} genotyped samples match a participant record "
-            f"(threshold {cfg['linkage']['min_match_rate']:.0%}): check that the VCF sample IDs are the IDs in "
-            f"{cfg['phenotypes']['path']} (column {cfg['phenotypes']['sample_id_column']!r}) and in the FHIR "
-            f"Patient identifiers of system {fc['sample_identifier_system']}")
 
     for src, c in counts.items():
         assert c["read"] == c["accepted"] + c["quarantined"] + c.get("withdrawn", 0), src
@@ -156,9 +142,7 @@ def run(ctx, args):
     for reason, n in q.groupby("reason").size().items():
         ctx.log(f"  quarantined {n:>6}: {reason}")
 
-    privacy.update_linkage(cfg, pd.concat(links + [pd.DataFrame(
-        {"source_kind": "sample_id", "source_id": vcf_samples, "participant_id": pseudo.many(vcf_samples)})],
-        ignore_index=True))
+    privacy.update_linkage(cfg, pd.concat(links, ignore_index=True))
     upsert(ctx, "participants", participants, "participant_id")
     if fhir is not None or device_obs:
         obs = pd.concat(([fhir.observations] if fhir is not None else []) + device_obs, ignore_index=True)
@@ -201,7 +185,7 @@ def run(ctx, args):
     for s in summary:
         ctx.log(f"trait {s['trait']}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                   for k, v in s.items() if k != "trait"))
-    ctx.details.update({"counts": counts, "traits": summary, "genotyped_samples": len(vcf_samples)})
+    ctx.details.update({"counts": counts, "traits": summary})
 
 
 def _participants(table: pd.DataFrame, fhir) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """The phenotype job on the example cohort's clinical sources (table + FHIR + devices), with
 real Delta tables: an updated extract upserts (no duplicates, history kept, earlier version
-readable), and poor linkage stops the job before anything is written."""
+readable); the ingest reads no VCF, and poor linkage is caught by the genotype job's check."""
 from __future__ import annotations
 
 import json
@@ -65,17 +65,34 @@ def test_updated_extract_upserts_and_keeps_history(cohort_dir, tmp_path):
     assert lake.read("traits")["participant_id"].is_unique
 
 
-def test_poor_linkage_stops_before_anything_is_written(cohort_dir, tmp_path):
+def test_phenotype_ingest_reads_no_vcf_and_the_genotype_job_checks_linkage(cohort_dir, tmp_path):
+    """issue 11 item 14: phenotype ingest never reads the VCFs (here they do not even exist); poor
+    linkage is caught by the genotype job's check on the ingested participants."""
+    from cyvcf2 import VCF
+
+    from genomics.errors import LinkageError
+    from jobs import privacy
+    from jobs.config import load_config
+    from jobs.genotypes import check_linkage
+    from jobs.runtime import JobContext
     table = pd.read_csv(cohort_dir / "phenotypes.csv", dtype=str, keep_default_na=False)
     table["sample_id"] = "OTHER" + table["sample_id"]      # IDs from another numbering
     bad = tmp_path / "pheno.csv"
     table.to_csv(bad, index=False)
-    config, cfg = write_config(tmp_path, cohort_dir, tmp_path / "nofhir", fhir={"paths": []}, devices=[])
+    config, cfg = write_config(tmp_path, cohort_dir, tmp_path / "nofhir", fhir={"paths": []}, devices=[],
+                               vcfs=[str(tmp_path / "absent.vcf.gz")])
     cfg["phenotypes"]["path"] = str(bad)
     config.write_text(yaml.safe_dump(cfg))
-    assert phenotypes.main(["--configfile", str(config)]) == 4      # LinkageError
+    assert phenotypes.main(["--configfile", str(config)]) == 0
     lake = open_lake(cfg["lake"])
-    assert not lake.exists("participants") and not lake.exists("quarantine")
+    participants = lake.read("participants")
+    full = load_config(config)
+    samples = VCF(str(sorted((cohort_dir / "genotypes").glob("*.vcf.gz"))[0])).samples
+    pids = privacy.pseudonymiser(full).many(samples)
+    ctx = JobContext(job="genotypes", config=full, lake=lake)
+    with pytest.raises(LinkageError, match="0.0% of the"):
+        check_linkage(ctx, pids, participants)
+    assert ctx.details["linkage"]["matched"] == 0 and ctx.details["linkage"]["genotyped"] == len(samples)
 
 
 def test_traits_only_from_table_columns_are_all_in_the_trait_summary(cohort_dir, tmp_path):

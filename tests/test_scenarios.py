@@ -344,11 +344,13 @@ def check_reingest(co, lake, pid, cfg, results):
     lake = open_lake(cfg["lake"])
     pid = linkage(results)
     parts = lake.read("participants")
-    # the new row names a sample the VCFs do not hold: quarantined with its line, not added
-    assert parts["participant_id"].is_unique and len(parts) == n_before
+    # the new row names a sample the VCFs do not hold: an ungenotyped participant (the phenotype
+    # ingest never reads the VCFs), added once, outside the genotyped cohort
+    assert parts["participant_id"].is_unique and len(parts) == n_before + 1
     q = lake.read("quarantine")
-    q_new = q[(q["source"] == updated) & (q["line"] == len(table) + 2)]
-    assert len(q_new) == 1 and "not in the genotype data" in q_new["reason"].iloc[0]
+    assert len(q[q["source"] == updated]) == 0
+    new_pid = pid["NEW0001"]
+    assert new_pid in set(parts["participant_id"]) and new_pid not in set(lake.read("cohort")["participant_id"])
     tr = parts.set_index("participant_id")
     assert float(tr.loc[pid[first], "ldl_c"]) == pytest.approx(9.876)      # the changed value updated
 

@@ -140,3 +140,32 @@ def test_parallel_first_appends_to_the_runs_table_all_land(tmp_path):
                  for i in range(4)]
         assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
         assert sorted(open_lake(str(lake_dir)).read("runs")["run_id"]) == ["0", "1", "2", "3"]
+
+
+def test_a_changed_vcf_does_not_rerun_the_phenotype_ingest(tmp_path):
+    """issue 11 item 14: the phenotype rule does not take the VCFs; a newer VCF reruns the
+    genotype reading, not the clinical ingest (dry run, after a stamp newer than the table)."""
+    import time
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "pheno.csv").write_text("sample_id,sex,ldl_c\nS1,F,3.1\n")
+    vcf = data / "a.vcf.gz"
+    vcf.write_bytes(b"")
+    cfg = yaml.safe_load(open(os.path.join(ROOT, "conf", "config.user-example.yaml")))
+    res = tmp_path / "res"
+    cfg.update(results=str(res), lake=str(res / "lake"), vcfs=[str(vcf)], devices=[])
+    cfg["phenotypes"] = {**cfg["phenotypes"], "path": str(data / "pheno.csv")}
+    cfg["fhir"] = {**cfg.get("fhir", {}), "paths": []}
+    cfg.pop("example_cohort", None)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    stamp = res / "stamps" / "phenotypes.json"
+    stamp.parent.mkdir(parents=True)
+    stamp.write_text("{}")
+    time.sleep(1.1)
+    vcf.write_bytes(b"changed")          # newer than the phenotype stamp
+    p = subprocess.run([SNAKEMAKE, "--snakefile", "Snakefile", "--configfile", str(config), "-n", "--quiet", "rules"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = p.stdout + p.stderr
+    assert "read_genotypes" in out and "phenotypes " not in out.replace("phenotypes.", ""), out[-2000:]

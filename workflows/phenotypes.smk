@@ -2,8 +2,7 @@
 
 rule phenotypes:
     input:
-        table=config["phenotypes"]["path"],
-        vcfs=config["vcfs"],
+        table=config["phenotypes"]["path"],   # no VCFs: phenotype ingest never reads them
         clinical=clinical_inputs(config),   # jobs/settings.py: the same set on every run
     output:
         stamp=os.path.join(STAMPS, "phenotypes.json"),
