@@ -37,7 +37,7 @@ def run(ctx, args):
     ids = pd.Index(inp.variant_ids)
     row_of = pd.Series(np.arange(len(ids)), index=ids)[~ids.duplicated()]    # a repeated record: its first
 
-    weights = []
+    weights, no_score = [], {}
     for t in cfg["traits"]:
         d = gwas[(gwas["trait"] == t["name"]) & (gwas["p_value"] <= max_t)
                  & gwas["variant_id"].isin(row_of.index)].drop_duplicates("variant_id").reset_index(drop=True)
@@ -51,7 +51,16 @@ def run(ctx, args):
         w = threshold_weights(d, mask, pcfg["p_thresholds"])
         ctx.log(f"{t['name']}: {len(d)} candidate variants, {int(mask.sum())} index variants; per threshold "
                 + ", ".join(f"{p:g}:{n}" for p, n in w.groupby("p_threshold").size().items()))
+        if w.empty:
+            # nothing to score: no PRS (and no risk model) for this trait; the others go on
+            no_score[t["name"]] = f"no GWAS variant with p <= {max_t:g}"
+            ctx.log(f"WARNING: {t['name']}: no GWAS variant with p <= {max_t:g} (the largest prs.p_thresholds): "
+                    "no polygenic score for this trait")
+            continue
         weights.append(w)
+    if not weights:
+        raise GenoLakeError(f"no trait has a GWAS variant with p <= {max_t:g} (the largest prs.p_thresholds): "
+                         f"no polygenic score can be built; see {ctx.result_path('gwas')}")
     weights = pd.concat(weights, ignore_index=True)
 
     # One pass over the genotypes for every (trait, threshold) weight set.
@@ -81,17 +90,29 @@ def run(ctx, args):
     val = cohort[cohort["split"] == "validation"]
     chosen, tables = {}, []
     for t in cfg["traits"]:
-        best, table = choose_threshold(long[long["trait"] == t["name"]], val, t["column"], covs, t["type"])
+        if t["name"] in no_score:
+            continue
+        try:
+            best, table = choose_threshold(long[long["trait"] == t["name"]], val, t["column"], covs, t["type"])
+        except ValueError:
+            no_score[t["name"]] = "no p-value threshold could be evaluated on the validation split"
+            ctx.log(f"WARNING: {t['name']}: no p-value threshold could be evaluated on the validation split "
+                    "(too few people with the trait and a score): no polygenic score for this trait")
+            continue
         chosen[t["name"]] = best
         tables.append(table.assign(trait=t["name"], selected=table["p_threshold"] == best))
         ctx.log(f"{t['name']}: chosen p-value threshold {best:g} on the validation split")
-    long["selected"] = [chosen[tr] == p for tr, p in zip(long["trait"], long["p_threshold"])]
-    weights["selected"] = [chosen[tr] == p for tr, p in zip(weights["trait"], weights["p_threshold"])]
+    if not chosen:
+        raise GenoLakeError("no trait's polygenic score could be evaluated on the validation split: "
+                         + "; ".join(f"{k}: {v}" for k, v in no_score.items()))
+    long["selected"] = [chosen.get(tr) == p for tr, p in zip(long["trait"], long["p_threshold"])]
+    weights["selected"] = [chosen.get(tr) == p for tr, p in zip(weights["trait"], weights["p_threshold"])]
     long["run_id"] = weights["run_id"] = ctx.run_id
     ctx.write_table("prs_weights", weights)
     ctx.write_table("prs_scores", long[["participant_id", "trait", "p_threshold", "score", "selected", "run_id"]])
     pd.concat(tables).to_csv(ctx.output_path(ctx.result_path("prs", "threshold_choice.tsv")), sep="\t", index=False)
     ctx.details["chosen_thresholds"] = chosen
+    ctx.details["no_score"] = no_score
 
 
 class GwasNotHeldOutError(GenoLakeError):

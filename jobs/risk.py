@@ -36,8 +36,14 @@ def run(ctx, args):
     uri, experiment, artifacts = tracking(cfg)
     covs = list(cfg["covariates"])
     preds, summary, mlflow_runs = [], [], []
+    no_score = {}
     for t in cfg["traits"]:
         df = model_frame(cohort, scores, t["name"])
+        if df.empty:
+            # the prs job built no score for this trait (its log says why): no model either
+            no_score[t["name"]] = "no polygenic score"
+            ctx.log(f"WARNING: {t['name']}: no polygenic score, so no risk model and no report section")
+            continue
         for c in [t["column"], *covs, "prs"]:
             df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
         res = fit_and_evaluate(df, t["column"], t["type"], covs, prs_column="prs",
@@ -83,6 +89,7 @@ def run(ctx, args):
     pd.DataFrame(summary).to_csv(ctx.output_path(ctx.result_path("models", "summary.tsv")), sep="\t", index=False)
     ctx.mlflow_run_id = ",".join(mlflow_runs)
     ctx.details["models"] = summary
+    ctx.details["no_model"] = no_score
     ctx.details["tracking_uri"] = uri
 
 

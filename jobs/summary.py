@@ -56,7 +56,11 @@ def summary_text(config: dict, lake) -> str:
     m = os.path.join(r, "models", "summary.tsv")
     if os.path.exists(m):
         lines.append("Risk models (fitted on the validation split, evaluated on the test split):")
-        for row in pd.read_csv(m, sep="\t").to_dict("records"):
+        rows = pd.read_csv(m, sep="\t").to_dict("records") if os.path.getsize(m) > 1 else []
+        for name in trait_names:
+            if name not in {row["trait"] for row in rows}:
+                lines.append(f"  {name:<10} no polygenic score, so no risk model (see {r}/logs/prs.log)")
+        for row in rows:
             if "n_validation" in row:
                 lines.append(f"  {row['trait']:<10} fitted on {int(row['n_validation'])}, "
                              f"evaluated on {int(row['n_test'])} people")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -311,6 +312,28 @@ def check_table_traits(co, lake, pid, cfg, results):
     ts = pd.read_csv(os.path.join(results, "phenotypes", "trait_summary.tsv"), sep="\t")
     assert list(ts["trait"]) == ["ldl_c", "cad"]
     check_reports(co, lake, pid, cfg, results)
+    check_trait_without_score(lake, cfg, results)
+
+
+def check_trait_without_score(lake, cfg, results):
+    """A trait whose best GWAS p-value misses every PRS threshold gets no score and no model; the
+    other trait's score, model and report sections go on, and the changed setting reruns only the
+    stages from prs on."""
+    g = lake.read("gwas_results")
+    best = g.groupby("trait")["p_value"].min()
+    weak, strong = best.idxmax(), best.idxmin()
+    cut = float(best[weak]) / 2
+    assert best[strong] < cut
+    cfg2 = dict(cfg, prs=dict(cfg.get("prs") or {}, p_thresholds=[cut]))
+    proc = run_scenario(cfg2, results, "all")
+    ran = set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, re.M))
+    assert "prs" in ran and not ran & {"phenotypes", "read_genotypes", "genotypes", "cohort", "gwas"}, ran
+    lake = open_lake(cfg["lake"])
+    assert set(lake.read("prs_scores")["trait"]) == {strong}
+    assert set(lake.read("risk_predictions")["trait"]) == {strong}
+    assert job_details(lake, "prs")["no_score"] == {weak: f"no GWAS variant with p <= {cut:g}"}
+    text = open(os.path.join(results, "summary.txt")).read()
+    assert f"{weak:<10} no polygenic score, so no risk model" in text
 
 
 def check_fhir_traits(co, lake, pid, cfg, results):
