@@ -130,7 +130,9 @@ def _merged_rows(groups):
         # each new row's anchor: the place of this group's nearest preceding matched row (-1:
         # none, the row goes first); new rows after one anchor keep this group's order
         last = np.maximum.accumulate(np.where(new, -1, np.arange(len(keys)))) if len(keys) else np.zeros(0, np.int64)
-        anchor = np.where(last >= 0, place[np.maximum(hit[np.maximum(last, 0)], 0)], -1)
+        anchor = np.full(len(keys), -1, np.int64)
+        after = last >= 0
+        anchor[after] = place[hit[last[after]]]
         old_key = np.arange(len(order))                 # existing rows: (place, 0, 0)
         new_at = np.flatnonzero(new)
         k1 = np.concatenate([old_key, anchor[new_at]])

@@ -113,6 +113,16 @@ def test_unsorted_inputs_keep_the_first_groups_order(tmp_path):
     assert ga.gt.tolist() == [[-1, -1, -1, 1, 1], [1, 1, 1, -1, -1], [2, 2, 2, 0, 0], [-1, -1, -1, 1, 1]]
 
 
+def test_a_set_without_usable_rows_gives_missing_calls(tmp_path):
+    """A set whose only file has no usable row (a symbolic ALT): its samples are all missing."""
+    a = write_vcf(tmp_path / "a", A, [("chr1", 10, "A", "<DEL>", "GT", ["0/1"] * 3)])
+    b = write_vcf(tmp_path / "b", B, [("chr1", 20, "A", "G", "GT", ["0/1", "1|1"])])
+    ga = concat_arrays([read_vcfs([a], keep_phase=True), read_vcfs([b], keep_phase=True)])
+    assert ga.samples == A + B and ga.gt.tolist() == [[-1, -1, -1, 1, 2]]
+    assert ga.phased_rows.tolist() == [0] and ga.phase_block(0, 1)[0].tolist() == [[False] * 4 + [True]]
+    assert ga.counts.n_records == 2 and ga.counts.n_dropped_symbolic == 1 and ga.counts.n_rows == 1
+
+
 def test_same_samples_in_another_order_join_their_group(tmp_path):
     """Two files per sample set, the second of A with its samples reordered: A's rows are
     concatenated in A's first file's sample order, then merged with B's."""
