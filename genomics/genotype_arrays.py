@@ -147,8 +147,10 @@ def min_rep(position: int, ref: str, alt: str) -> tuple[int, str, str]:
 
 def read_vcfs(paths: list[str], *, threads: int = 0, workers: int = 1, chunk_rows: int = 1024,
               contig_recoding: dict[str, str] | None = None, keep_phase: bool = False) -> GenotypeArrays:
-    """Read bgzipped or plain VCFs (the same samples, in the same order, in each) into a
-    ``GenotypeArrays``. ``workers`` files are read at once in threads (htslib parses with the
+    """Read bgzipped or plain VCFs (the same samples in each, in any order: the first file's
+    order is kept) into a ``GenotypeArrays``. Files with disjoint sample sets are read set by
+    set and merged by variant (``genomics.genotype_merge.merge_by_variant``, as ``bcftools
+    merge``); sets that overlap without being equal raise ``InputDataError`` naming the file. ``workers`` files are read at once in threads (htslib parses with the
     GIL released); ``threads`` > 0 gives each file that many htslib decompression threads.
     ``contig_recoding`` renames contigs (e.g. {'1': 'chr1'}). Rows keep the files' order;
     ``record`` in the variants table is the record's index over all files. ``keep_phase`` also
@@ -157,9 +159,15 @@ def read_vcfs(paths: list[str], *, threads: int = 0, workers: int = 1, chunk_row
 
     if not paths:
         raise ValueError("no input files")
-    head = cyvcf2.VCF(paths[0])
-    samples = list(head.samples)
-    head.close()
+    sample_lists = [_samples_of(p) for p in paths]
+    if len(paths) > 1:
+        from genomics.genotype_merge import group_by_samples, merge_by_variant
+        groups = group_by_samples(sample_lists, list(paths))
+        if len(groups) > 1:
+            return merge_by_variant([read_vcfs([paths[i] for i in g], threads=threads, workers=workers,
+                                               chunk_rows=chunk_rows, contig_recoding=contig_recoding,
+                                               keep_phase=keep_phase) for g in groups])
+    samples = sample_lists[0]
     buf, rooms = _preallocate(paths, len(samples), chunk_rows)
     jobs = list(zip(paths, rooms))
     if workers > 1 and len(paths) > 1:
@@ -208,6 +216,15 @@ def read_vcfs(paths: list[str], *, threads: int = 0, workers: int = 1, chunk_row
     return GenotypeArrays(samples=samples, variants=variants, gt=gt,
                           haploid_rows=_concat(hap_rows, (0,), np.int64),
                           haploid=_concat(hap, (0, len(samples)), bool), counts=counts, **phase)
+
+
+def _samples_of(path: str) -> list[str]:
+    import cyvcf2
+    head = cyvcf2.VCF(path)
+    try:
+        return list(head.samples)
+    finally:
+        head.close()
 
 
 def _concat(arrays, empty_shape, dtype):
@@ -683,12 +700,29 @@ def take_samples(ga: GenotypeArrays, idx: np.ndarray) -> GenotypeArrays:
     return dataclasses.replace(ga, **changes)
 
 
-def concat_arrays(parts: list[GenotypeArrays]) -> GenotypeArrays:
+def concat_arrays(parts: list[GenotypeArrays], sources: list[str] | None = None) -> GenotypeArrays:
     """Several files' arrays (the same samples; another order is put in the first part's) as one, rows in the order
     of ``parts``, as ``read_vcfs`` on all the files would give them: haploid and phase rows
-    and the variants' ``record`` renumbered, counts summed."""
+    and the variants' ``record`` renumbered, counts summed.
+
+    Parts with pairwise disjoint sample sets (batch-split files) are grouped by sample set, each
+    group concatenated as above, and the groups merged by variant as ``bcftools merge`` does
+    (``genomics.genotype_merge.merge_by_variant``). Sets that overlap without being equal raise
+    ``InputDataError`` naming the file (``sources[i]``, the files the parts were read from)."""
     if not parts:
         raise ValueError("concat_arrays: no parts")
+    if len(parts) == 1:
+        return parts[0]
+    from genomics.genotype_merge import group_by_samples, merge_by_variant
+    names = list(sources) if sources is not None else [f"input {i}" for i in range(len(parts))]
+    groups = group_by_samples([list(p.samples) for p in parts], names)
+    if len(groups) > 1:
+        return merge_by_variant([_concat_same_samples([parts[i] for i in g]) for g in groups])
+    return _concat_same_samples(parts)
+
+
+def _concat_same_samples(parts: list[GenotypeArrays]) -> GenotypeArrays:
+    """``concat_arrays`` for parts that hold the same samples (in any order)."""
     if len(parts) == 1:
         return parts[0]
     parts = list(parts)

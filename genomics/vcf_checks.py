@@ -229,18 +229,15 @@ def _check_last_line(path: str, n_columns: int) -> None:
 
 
 def check_vcfs(paths: list[str]) -> list[str]:
-    """Check every file; all must hold the same samples (in any order). Returns the first file's samples."""
-    samples = None
-    for p in paths:
-        s = check_vcf(p)
-        if samples is None:
-            samples = s
-        elif s != samples and set(s) != set(samples):      # another order is read (reordered)
-            shared = len(set(s) & set(samples))
-            raise InputDataError(p, f"its samples differ from {paths[0]}: {shared} shared, "
-                                    f"{len(set(s)) - shared} only in this file, {len(set(samples)) - shared} "
-                                    "only in the first")
-    return samples or []
+    """Check every file; each must hold the same samples as the others (in any order) or a set
+    disjoint from theirs (batch-split files, merged by variant). Returns every sample once: the
+    first file's in its order, then each further sample set's in its first file's order. A set
+    overlapping another without being equal raises ``InputDataError`` naming the file ("N
+    shared, X only in this file, Y only in the first")."""
+    from genomics.genotype_merge import group_by_samples
+    sample_lists = [check_vcf(p) for p in paths]
+    groups = group_by_samples(sample_lists, list(paths))
+    return [s for g in groups for s in sample_lists[g[0]]]
 
 
 # -- the streaming validator ------------------------------------------------------------------

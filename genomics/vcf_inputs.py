@@ -73,7 +73,7 @@ class PreparedInputs:
     actions: list[str]
     reference_genome: str
     contig_recoding: dict[str, str]          # pass to hl.import_vcf(contig_recoding=...)
-    samples: list[str]
+    samples: list[str]                       # all files' samples: first file's, then other (disjoint) sets'
     contigs: list[str]                       # contig names found in the inputs, as written there
     contigs_recoded: dict[str, str]          # the subset of the recoding these inputs use
     contigs_not_in_reference: list[str]      # after recoding: Hail skips their rows
@@ -81,7 +81,7 @@ class PreparedInputs:
     counts: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)    # for the log: counts and contig names only
     build_check: str = "confirmed"   # or "not confirmed: no ##contig lines in N file(s)" / "lengths differ ..."
-    sample_orders: list[list[int]] | None = None   # per file: its columns in the first file's order
+    sample_orders: list[list[int]] | None = None   # per file: its columns in the order of the first file with its samples
 
     def contig_lengths(self) -> dict[str, int]:
         """Contig name as written in the files -> its length in ``reference_genome``."""
@@ -145,8 +145,10 @@ def prepare_vcfs(paths: list[str], work_dir: str, reference_genome: str, *,
     Up-front checks (each raises ``InputDataError`` naming the file, and the line where there
     is one): missing/empty file, other compressions (bzip2, xz, zstd), truncated BGZF (missing
     end-of-file block), unreadable or malformed header, duplicate sample IDs, samples without a
-    (sites-only, 0 samples: "no samples"), sample sets that differ between files (the same set in
-    another order is fine: ``sample_orders`` maps each file to the first file's order), and two
+    (sites-only, 0 samples: "no samples"), sample sets that overlap without being equal (the
+    same set in another order is fine: ``sample_orders`` maps each file to the order of the
+    first file with its set; disjoint sets are merged by variant and ``samples`` lists them
+    all, ``genotype_merge``), and two
     or more ##contig lengths equal to the other human build's (``_check_contig_lengths``). A
     file without a ##FORMAT GT line, or with other contig lengths, gives a ``warnings`` entry;
     ``build_check`` says whether the build was confirmed from ##contig lines. ``validate=True`` adds a full streaming pass over each file
@@ -158,9 +160,8 @@ def prepare_vcfs(paths: list[str], work_dir: str, reference_genome: str, *,
     if not paths:
         raise ValueError("prepare_vcfs needs at least one VCF path")
     kinds, headers = [], []
-    samples: list[str] | None = None
+    sample_lists: list[list[str]] = []
     warnings: list[str] = []
-    orders: list[list[int]] = []
     for p in paths:
         s = check_vcf(p, read_gzip=False)   # a gzip stream is read in full when recompressed
         kind = file_kind(p)
@@ -171,17 +172,16 @@ def prepare_vcfs(paths: list[str], work_dir: str, reference_genome: str, *,
         if "GT" not in header.formats:
             warnings.append(f"{os.path.basename(p)}: no ##FORMAT=<ID=GT> header line; GT is read "
                             "from the records as bcftools does")
-        if samples is None:
-            samples = s
-        elif s != samples:
-            shared = len(set(s) & set(samples))
-            if shared != len(s) or shared != len(samples):
-                raise InputDataError(p, f"its samples differ from {paths[0]}: {shared} shared, "
-                                        f"{len(s) - shared} only in this file, "
-                                        f"{len(samples) - shared} only in the first")
-        orders.append(_order_in(s, samples))
+        sample_lists.append(s)
         kinds.append(kind)
         headers.append(header)
+
+    # the same samples in any order, or disjoint sets (batch-split files, merged by variant)
+    from genomics.genotype_merge import group_by_samples
+    groups = group_by_samples(sample_lists, list(paths))
+    samples = [x for g in groups for x in sample_lists[g[0]]]
+    first_of = {i: g[0] for g in groups for i in g}
+    orders = [_order_in(s, sample_lists[first_of[i]]) for i, s in enumerate(sample_lists)]
 
     recoding = contig_recoding_for(reference_genome)
     ref = reference_contigs(reference_genome)

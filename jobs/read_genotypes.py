@@ -76,7 +76,8 @@ def _stat(path: str) -> list:
 
 
 def load_arrays(config: dict, read_one):
-    """Every input file's arrays, combined in the config's order: the saved ones where they were
+    """Every input file's arrays, combined in the config's order (files with disjoint sample
+    sets merged by variant, ``concat_arrays``): the saved ones where they were
     read from the same file (path, size, modification time) with the same settings, else
     ``read_one(index)`` reads the file now (so the genotype job also runs on its own)."""
     import pandas as pd
@@ -96,7 +97,7 @@ def load_arrays(config: dict, read_one):
                   else None for name in ARRAYS}
         parts.append(GenotypeArrays(samples=meta["samples"], variants=pd.read_parquet(os.path.join(d, "variants.parquet")),
                                     counts=ReadCounts(**meta["counts"]), **loaded))
-    return concat_arrays(parts)
+    return concat_arrays(parts, sources=list(config["vcfs"]))
 
 
 def main(argv=None) -> int:

@@ -387,7 +387,23 @@ def check_contig_names(co, lake, pid, cfg, results):
     assert "duplicate" in details
 
 
+def check_sample_split(co, lake, pid, cfg, results):
+    """Files of disjoint sample halves merged by variant: every sample's call rate and every
+    variant's called count (QC-passed samples) are the generator's, counting as missing the
+    calls of the half whose files lack the variant."""
+    truth = co.dosage != -1                                   # variants x samples, cohort order
+    sqc = lake.read("sample_qc").set_index("s")
+    rate = sqc.loc[[pid[x] for x in co.samples], "call_rate"].to_numpy()
+    assert np.allclose(rate, truth.mean(axis=0))
+    dropped = np.flatnonzero(truth[:, co.options.n // 2:].sum(axis=1) == 0)
+    assert len(dropped) == co.options.high_missing             # the first contig's high-missing rows
+    passed = sqc.loc[[pid[x] for x in co.samples], "qc_pass"].to_numpy()
+    vqc = lake.read("variant_qc").set_index("variant_id")
+    n_called = vqc.loc[truth_variant_ids(co), "n_called"].to_numpy()
+    assert n_called.tolist() == truth[:, passed].sum(axis=1).tolist()
+
+
 CHECKS = {"chrx_males_haploid": check_full_run, "families": check_families, "few_variants": check_few_variants,
           "no_chrx": check_no_chrx, "chrx_males_diploid": check_diploid_males, "table_traits_only": check_table_traits,
           "fhir_traits_only": check_fhir_traits, "no_consent": check_no_consent, "reingest": check_reingest,
-          "contig_names_differ": check_contig_names}
+          "contig_names_differ": check_contig_names, "sample_split": check_sample_split}

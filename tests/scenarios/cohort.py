@@ -45,7 +45,8 @@ GRCH37_LENGTHS = {"1": 249250621, "2": 243199373, "3": 198022430, "20": 63025520
 @dataclass(frozen=True)
 class CohortOptions:
     """What to generate. ``layout``: one_file (all chromosomes in one VCF), per_chromosome,
-    sample_split (each chromosome in two files of disjoint sample halves), reordered (per
+    sample_split (each chromosome in two files of disjoint sample halves; the second half's
+    files lack the first contig's high-missing variants), reordered (per
     chromosome, the second file's samples in another order), names_differ (the first contig
     in two files, ``20`` in one and ``chr20`` in the other, one variant in both)."""
     n: int = 240
@@ -183,6 +184,10 @@ def make_cohort(o: CohortOptions, out: str) -> Cohort:
     low = rng.choice(free, o.low_call_samples, replace=False)
     for s in low:
         dosage[rng.random(len(variants)) < 0.12, s] = -1
+    if o.layout == "sample_split":
+        # the second half's files lack the first contig's high-missing variants: merged by
+        # variant, those calls are missing (bcftools merge writes ./.)
+        dosage[np.ix_(_split_dropped_rows(o, variants), np.arange(n // 2, n))] = -1
     reported = sex.copy()
     mism = []
     if o.chrx != "none" and o.sex_mismatch:
@@ -280,6 +285,13 @@ def _records(o, variants, dosage, male, rows, cols, names, rng) -> list:
     return out
 
 
+def _split_dropped_rows(o: CohortOptions, variants: pd.DataFrame) -> np.ndarray:
+    """sample_split: the variant rows the second half's files lack (the first contig's
+    high-missing variants, which fail the call-rate filter either way)."""
+    return np.flatnonzero((variants["contig"] == o.contigs[0]).to_numpy()
+                          & (variants["kind"] == "high_missing").to_numpy())
+
+
 def write_vcfs(o: CohortOptions, out: str, samples: list, variants: pd.DataFrame, dosage: np.ndarray,
                male: np.ndarray, rng) -> list:
     """The VCFs of ``o.layout``; returns their paths in config order."""
@@ -302,9 +314,10 @@ def write_vcfs(o: CohortOptions, out: str, samples: list, variants: pd.DataFrame
             emit(f"{names[c]}.vcf.gz", [c], rows_of[c], all_cols)
     elif o.layout == "sample_split":
         half = len(samples) // 2
+        dropped = _split_dropped_rows(o, variants)
         for c in contigs:
             emit(f"{names[c]}.a.vcf.gz", [c], rows_of[c], all_cols[:half])
-            emit(f"{names[c]}.b.vcf.gz", [c], rows_of[c], all_cols[half:])
+            emit(f"{names[c]}.b.vcf.gz", [c], np.setdiff1d(rows_of[c], dropped), all_cols[half:])
     elif o.layout == "reordered":
         perm = np.random.default_rng(o.seed + 1).permutation(len(samples))
         for k, c in enumerate(contigs):
