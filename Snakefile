@@ -1,12 +1,13 @@
 # GenoLake workflow. Run it with `make run` (or `make run CONFIG=their.yaml`), which wraps:
 #   snakemake --snakefile Snakefile --configfile conf/config.yaml --cores 2 --profile conf/profiles/local
+import json
 import os
 import sys
 import uuid
 
 sys.path.insert(0, workflow.basedir)
 from jobs.config import CONFIG_ENV, check_input_files, validate_config, write_effective_config
-from jobs.settings import clinical_inputs, settings_for
+from jobs.settings import STALE_ENV, clinical_inputs, downstream_outputs, settings_for
 
 if not config:
     configfile: "conf/config.yaml"
@@ -42,6 +43,10 @@ include: "workflows/phenotypes.smk"
 include: "workflows/association.smk"
 include: "workflows/risk.smk"
 include: "workflows/reports.smk"
+
+# Each job removes, as it starts, the outputs of the jobs after it (jobs/settings.py): a killed
+# job leaves its whole downstream chain missing, so the next run resumes from it.
+os.environ[STALE_ENV] = json.dumps(downstream_outputs(workflow.rules))
 
 
 rule all:

@@ -112,6 +112,10 @@ def run_job(job: str, run, parser: argparse.ArgumentParser, argv=None) -> int:
     except (ConfigError, OSError) as e:
         print(f"[{job}] ERROR: {e}", file=sys.stderr)
         return 2
+    from jobs.settings import remove_stale_outputs
+    removed = remove_stale_outputs(job)        # the jobs after this one are redone (resume after a kill)
+    if removed:
+        print(f"[{job}] removed {len(removed)} downstream output(s), to be redone after this job", file=sys.stderr)
     spark = None
     if config["delta_engine"] == "delta-spark":
         from jobs.session import spark_session, start_hail

@@ -58,3 +58,58 @@ def clinical_inputs(config: dict) -> list[str]:
         else:
             paths.append(p)
     return list(dict.fromkeys(paths))
+
+
+# -- resuming after a killed job -------------------------------------------------------------
+# Snakemake does not rebuild a missing intermediate output while the outputs after it exist
+# (a killed job's stamp is removed, the later stamps and summary.txt stay, and the next run
+# says "Nothing to be done" or reruns the later jobs on stale inputs). So each job, as it
+# starts, removes the outputs of every job downstream of it: after a kill, the chain from the
+# killed job to the end is missing and the next run redoes exactly that chain.
+STALE_ENV = "GENOLAKE_STALE"
+
+
+def downstream_outputs(rules) -> dict[str, list[str]]:
+    """For each rule (Snakemake ``Rule`` objects: ``name``, ``input``, ``output``,
+    ``is_producer(path)``), the outputs of every rule downstream of it, transitively, sorted.
+    An output with a wildcard stands as the folder before its first wildcard (all its files)."""
+    rules = list(rules)
+    children: dict[str, set[str]] = {r.name: set() for r in rules}
+    for r in rules:
+        for f in r.input:
+            if callable(f) or "{" in str(f):
+                continue
+            for p in rules:
+                if p is not r and p.is_producer(str(f)):
+                    children[p.name].add(r.name)
+    outputs = {r.name: [_as_removable(str(o)) for o in r.output] for r in rules}
+
+    def below(name, seen):
+        for c in children[name]:
+            if c not in seen:
+                seen.add(c)
+                below(c, seen)
+        return seen
+    return {r.name: sorted({o for c in below(r.name, set()) if c != r.name for o in outputs[c]}) for r in rules}
+
+
+def _as_removable(pattern: str) -> str:
+    if "{" not in pattern:
+        return pattern
+    return os.path.dirname(pattern[:pattern.index("{")].rstrip(os.sep) + os.sep + "x")
+
+
+def remove_stale_outputs(job: str, environ=os.environ) -> list[str]:
+    """Remove the outputs downstream of ``job`` named in ``$GENOLAKE_STALE`` (set by the
+    Snakefile); returns those that existed. Outside a workflow (no variable) nothing is removed."""
+    import shutil
+    stale = json.loads(environ.get(STALE_ENV) or "{}").get(job, [])
+    removed = []
+    for path in stale:
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        elif os.path.lexists(path):
+            os.remove(path)
+            removed.append(path)
+    return removed
