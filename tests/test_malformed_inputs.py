@@ -360,16 +360,23 @@ DEVICE_CASES = [
      Err(r"line 3: not valid utf-8 text \(byte 0xb1", line=3)),
     ("semicolon_decimal_comma", "sample_id;measure;value;unit;time\nS1;glucose;5,5;mmol/L;2024-01-02T08:00:00Z\n",
      Read({(0, "value"): 5.5})),
+    ("latin1_with_configured_encoding", "sample_id,measure,value,unit,time,note\n"
+                                        "S1,weight,154,lb,2024-01-02T08:00:00Z,\u00b1 1 lb\n".encode("latin-1"),
+     Read({(0, "value"): 154 * 0.45359237}), {"encoding": "latin-1"}),
+    ("tab_delimited_configured_decimal_comma", "sample_id\tmeasure\tvalue\tunit\ttime\n"
+                                               "S1\tglucose\t5,5\tmmol/L\t2024-01-02T08:00:00Z\n",
+     Read({(0, "value"): 5.5}), {"decimal": ","}),
 ]
+DEVICE_CASES = [c if len(c) == 4 else (*c, {}) for c in DEVICE_CASES]
 
 
-@pytest.mark.parametrize("name, content, expect", DEVICE_CASES, ids=[c[0] for c in DEVICE_CASES])
-def test_device_file_corpus(tmp_path, name, content, expect):
+@pytest.mark.parametrize("name, content, expect, opts", DEVICE_CASES, ids=[c[0] for c in DEVICE_CASES])
+def test_device_file_corpus(tmp_path, name, content, expect, opts):
     p = tmp_path / f"{name}.csv"
     p.write_bytes(content if isinstance(content, bytes) else content.encode())
 
     def run():
-        return read_device_readings(read_raw_table(str(p)), str(p), {}, PSEUDO, CODES,
+        return read_device_readings(read_raw_table(str(p), **opts), str(p), {}, PSEUDO, CODES,
                                     known_participants={PSEUDO("S1")})
     _check(expect, run, lambda r: r.quarantine, lambda r: r.observations)
 
