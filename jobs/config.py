@@ -68,7 +68,41 @@ def validate_config(config: dict, source: str = "config") -> dict:
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: trait names must be unique, got {names}")
     _check_output_paths(config, source)
+    _check_encodings(config, source)
+    _check_measure_names(config, source)
     return config
+
+
+def _check_encodings(config: dict, source: str) -> None:
+    import codecs
+    keys = [("phenotypes.encoding", config["phenotypes"]["encoding"])]
+    keys += [(f"devices[{i}].encoding", d["encoding"]) for i, d in enumerate(config["devices"]) if d.get("encoding")]
+    for key, name in keys:
+        try:
+            codecs.lookup(name)
+        except LookupError:
+            raise ConfigError(f"{source}: {key}: unknown text encoding {name!r} (use a Python codec name: "
+                              f"utf-8, latin-1, cp1252, ...)") from None
+
+
+def _check_measure_names(config: dict, source: str) -> None:
+    """Every trait / feature with a ``measure`` names a measure of the code book (``codes``).
+    A code book that cannot be read is left to ``check_input_files`` and the phenotype job."""
+    wanted = [(f"{kind}[{i}].measure", t["measure"]["name"])
+              for kind in ("traits", "features") for i, t in enumerate(config[kind]) if "measure" in t]
+    if not wanted:
+        return
+    path = config["codes"]
+    full = path if os.path.isabs(path) or os.path.exists(path) else str(SCHEMA_PATH.parent.parent / path)
+    try:
+        book = yaml.safe_load(open(full)) or {}
+    except (OSError, yaml.YAMLError):
+        return
+    known = sorted({str(v.get("name")) for v in (book.get("observations") or {}).values() if isinstance(v, dict)})
+    for key, name in wanted:
+        if name not in known:
+            raise ConfigError(f"{source}: {key}: measure name {name!r} is not in the code book {path}; "
+                              f"known names: {', '.join(known) or 'none'}")
 
 
 # Characters delta-rs cannot take in a local table path (it panics: "Invalid object store url").

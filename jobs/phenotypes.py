@@ -60,9 +60,13 @@ def _table_source(ctx, cfg, pseudo, withdrawn_before):
     from phenotypes.table_reader import read_raw_table, validate_phenotype_table
     pc = cfg["phenotypes"]
     path = ctx.input_file(pc["path"])
-    raw = read_raw_table(path)
+    raw = read_raw_table(path, encoding=pc["encoding"], delimiter=pc["delimiter"], decimal=pc["decimal"])
+    ctx.log(f"{os.path.basename(path)}: {raw.describe()}")
     res = validate_phenotype_table(raw, path, pc["sample_id_column"], pc["sex_column"], pc["sex_coding"],
-                                   pc.get("columns", {}))
+                                   pc.get("columns", {}), missing_values=pc["missing_values"])
+    ctx.details["set_aside"] = {"repeated_sample_id": {
+        "rows": res.n_duplicate_rows, "reason": "the sample ID is on more than one row of the phenotype "
+                                                "table; all its rows are quarantined ('duplicate sample ID')"}}
     acc = res.accepted.copy()
     links = pd.DataFrame({"source_kind": "sample_id", "source_id": acc["participant_id"]})
     acc["participant_id"] = pseudo.many(acc["participant_id"])
@@ -125,7 +129,10 @@ def run(ctx, args):
     device_obs = []
     for d in cfg["devices"]:
         path = ctx.input_file(d["path"])
-        dev = read_device_readings(read_raw_table(path), path, d.get("columns", {}), pseudo, codes,
+        raw = read_raw_table(path, encoding=d.get("encoding") or cfg["phenotypes"]["encoding"],
+                             delimiter=d.get("delimiter"), decimal=d.get("decimal"))
+        ctx.log(f"{os.path.basename(path)}: {raw.describe()}")
+        dev = read_device_readings(raw, path, d.get("columns", {}), pseudo, codes,
                                    known_participants=known, withdrawn=gone)
         counts[path] = dev.counts
         quarantine.append(dev.quarantine)

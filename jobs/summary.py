@@ -33,6 +33,9 @@ def summary_text(config: dict, lake) -> str:
                      f"{len(lake.read('observations', columns=['name'])) if lake.exists('observations') else 0} "
                      f"observations; quarantined per source: "
                      + (", ".join(f"{k} {v}" for k, v in sorted(q.items())) or "none"))
+        dup = (phenotype_job_details(lake).get("set_aside") or {}).get("repeated_sample_id") or {}
+        if dup.get("rows"):
+            lines.append(f"  {dup['rows']} rows with a repeated sample ID set aside ({dup['reason']})")
     t = os.path.join(r, "phenotypes", "trait_summary.tsv")
     if os.path.exists(t) and os.path.getsize(t):
         lines.append("Traits (all participants):")
@@ -98,6 +101,18 @@ def consent_line(config: dict, lake, n_reports: int) -> str:
     n_records = 0 if consent is None else len(consent)
     n_research = int(current_consent(consent)["research"].sum()) if n_records else n_participants
     return describe_consent(n_records, n_participants, n_research, config.get("consent_feedback_column"), n_reports)
+
+
+def phenotype_job_details(lake) -> dict:
+    """``details`` of the last successful phenotype job (the lake's run log), or {}."""
+    from jobs.lineage import RUNS_TABLE
+    if not lake.exists(RUNS_TABLE):
+        return {}
+    runs = lake.read(RUNS_TABLE, columns=["job", "status", "finished_at", "details"])
+    runs = runs[(runs["job"] == "phenotypes") & (runs["status"] == "succeeded")]
+    if runs.empty:
+        return {}
+    return json.loads(runs.sort_values("finished_at")["details"].iloc[-1] or "{}")
 
 
 def _tables(root: str) -> list[str]:

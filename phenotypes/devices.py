@@ -3,8 +3,10 @@
 Vectorised (pandas) so a million readings take seconds. Each reading is accepted (converted
 to the canonical unit of its measure) or quarantined with its line, field and reason: unknown
 participant or measure, non-numeric value, unit not accepted, bad time, value out of the
-physiological range, or an exact repeat of an earlier reading (same participant, measure
-and time). Readings of withdrawn participants are dropped and counted.
+physiological range, an exact repeat of an earlier reading (same participant, measure
+and time), or a row with another number of fields than the header ("N fields, expected M").
+Readings of withdrawn participants are dropped and counted. Values with a decimal comma are
+read when the table was read with ``decimal=","``.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import pandas as pd
 from genomics.errors import InputDataError
 from phenotypes.codes import CodeBook
 from phenotypes.fhir_reader import OBSERVATION_COLUMNS, QUARANTINE_COLUMNS
+from phenotypes.table_reader import as_raw_table, ragged_reason
 
 DEFAULT_COLUMNS = {"participant": "sample_id", "measure": "measure", "value": "value", "unit": "unit",
                    "time": "time"}
@@ -30,24 +33,30 @@ class DeviceExtract:
     counts: dict
 
 
-def read_device_readings(raw: pd.DataFrame, path: str, columns: dict, pseudonym: Callable[[str], str],
+def read_device_readings(raw, path: str, columns: dict, pseudonym: Callable[[str], str],
                          codes: CodeBook, known_participants: set | None = None,
                          withdrawn: set | None = None) -> DeviceExtract:
-    """``raw``: the file as strings (header line 1, first reading line 2). ``columns`` maps
-    participant/measure/value/unit/time to the file's column names."""
+    """``raw``: the file (a ``RawTable`` from ``read_raw_table``, or a DataFrame of strings:
+    header line 1, first reading line 2). ``columns`` maps participant/measure/value/unit/time to
+    the file's column names."""
+    table = as_raw_table(raw)
+    raw = table.frame
     cols = {**DEFAULT_COLUMNS, **(columns or {})}
     for role, name in cols.items():
         if name not in raw.columns:
             raise InputDataError(path, f"required column is missing from the header ({role})", line=1, field=name)
     n = len(raw)
-    line = np.arange(2, n + 2, dtype=np.int64)
+    line = np.asarray(table.lines, dtype=np.int64)
     ids = raw[cols["participant"]].astype(str).str.strip()
     uniq = pd.unique(ids)
     pid_of = dict(zip(uniq, (pseudonym(u) if u else "" for u in uniq)))
     pid = ids.map(pid_of)
     measure = raw[cols["measure"]].astype(str).str.strip()
     unit = raw[cols["unit"]].astype(str).str.strip()
-    value = pd.to_numeric(raw[cols["value"]].astype(str).str.strip(), errors="coerce")
+    value_text = raw[cols["value"]].astype(str).str.strip()
+    if table.decimal == ",":
+        value_text = value_text.str.replace(",", ".", regex=False)
+    value = pd.to_numeric(value_text, errors="coerce")
     t = pd.to_datetime(raw[cols["time"]].astype(str).str.strip(), utc=True, errors="coerce", format="ISO8601")
 
     reason = pd.Series(pd.NA, index=raw.index, dtype="object")
@@ -107,5 +116,22 @@ def read_device_readings(raw: pd.DataFrame, path: str, columns: dict, pseudonym:
         "field": field.iloc[b].to_numpy(), "reason": reason.iloc[b].to_numpy(),
         "record": [json.dumps({"measure": m, "unit": u}) for m, u in zip(measure.iloc[b], unit.iloc[b])],
     }, columns=QUARANTINE_COLUMNS)
-    counts = {"read": n, "accepted": int(good.sum()), "quarantined": int(bad.sum()), "withdrawn": int(out_w.sum())}
+    if table.ragged:
+        q = pd.concat([q, _ragged_quarantine(table, path, list(raw.columns), cols["participant"], pseudonym)],
+                      ignore_index=True).sort_values("line", kind="stable").reset_index(drop=True)
+    counts = {"read": n + len(table.ragged), "accepted": int(good.sum()),
+              "quarantined": int(bad.sum()) + len(table.ragged), "withdrawn": int(out_w.sum())}
     return DeviceExtract(obs, q, counts)
+
+
+def _ragged_quarantine(table, path: str, header: list, participant_column: str, pseudonym) -> pd.DataFrame:
+    """Quarantine rows for the readings with another number of fields than the header."""
+    k = header.index(participant_column)
+    rows = []
+    for r in table.ragged:
+        v = r["values"]
+        sid = v[k] if k < len(v) else ""
+        rows.append({"source": path, "line": r["line"], "record_id": f"line {r['line']}",
+                     "participant_id": pseudonym(sid) if sid else None, "field": "",
+                     "reason": ragged_reason(v, len(header)), "record": json.dumps({"fields": len(v)})})
+    return pd.DataFrame(rows, columns=QUARANTINE_COLUMNS).astype({"line": "int64"})

@@ -16,6 +16,7 @@ participant's pseudonym.
 """
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import os
@@ -27,6 +28,7 @@ from pydantic import ValidationError
 
 from genomics.errors import InputDataError
 from phenotypes.codes import CodeBook
+from phenotypes.table_reader import decode_text
 
 QUARANTINE_COLUMNS = ["source", "line", "record_id", "participant_id", "field", "reason", "record"]
 OBSERVATION_COLUMNS = ["record_id", "participant_id", "code_system", "code", "name", "value", "unit",
@@ -37,6 +39,7 @@ CONSENT_COLUMNS = ["record_id", "participant_id", "purpose", "granted", "status"
 PATIENT_COLUMNS = ["participant_id", "fhir_id", "sex", "birth_year", "source"]
 
 _NOT_IN_FORCE = {"entered-in-error", "cancelled"}
+_UTF8_ADVICE = "FHIR JSON is UTF-8: convert or re-export the file"
 
 
 def _models():
@@ -76,29 +79,36 @@ def iter_records(path: str) -> Iterator[RawRecord]:
     if path.endswith((".ndjson", ".ndjson.gz")):
         opener = gzip.open if path.endswith(".gz") else open
         try:
-            with opener(path, "rt", encoding="utf-8") as fh:
-                for i, text in enumerate(fh, start=1):
+            with opener(path, "rb") as fh:
+                for i, data in enumerate(fh, start=1):
+                    text = decode_text(data[3:] if i == 1 and data.startswith(codecs.BOM_UTF8) else data,
+                                       path, "utf-8", first_line=i, advice=_UTF8_ADVICE)
                     if not text.strip():
                         continue
                     try:
                         obj = json.loads(text)
-                    except json.JSONDecodeError:
+                    except (json.JSONDecodeError, RecursionError):
                         yield RawRecord(path, i, None, problem="not valid JSON")
                         continue
                     if not isinstance(obj, dict):
                         yield RawRecord(path, i, None, problem="not a JSON object")
                     else:
                         yield RawRecord(path, i, obj)
-        except (OSError, EOFError, UnicodeDecodeError) as e:
+        except (OSError, EOFError) as e:
             raise InputDataError(path, f"cannot be read ({type(e).__name__})") from None
         return
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as e:
+        raise InputDataError(path, f"cannot be read ({type(e).__name__})") from None
+    try:
+        doc = json.loads(decode_text(data[3:] if data.startswith(codecs.BOM_UTF8) else data, path, "utf-8",
+                                     advice=_UTF8_ADVICE))
     except json.JSONDecodeError as e:
         raise InputDataError(path, f"not valid JSON ({e.msg})", line=e.lineno) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputDataError(path, f"cannot be read ({type(e).__name__})") from None
+    except RecursionError:
+        raise InputDataError(path, "not valid JSON (nested too deeply)") from None
     if not isinstance(doc, dict) or "resourceType" not in doc:
         raise InputDataError(path, "not a FHIR resource or Bundle (no resourceType)", line=1)
     if doc["resourceType"] != "Bundle":
@@ -112,7 +122,8 @@ def iter_records(path: str) -> Iterator[RawRecord]:
         if not isinstance(res, dict):
             yield RawRecord(path, i, None, problem="Bundle entry without a resource")
         else:
-            yield RawRecord(path, i, res, full_url=entry.get("fullUrl"))
+            url = entry.get("fullUrl")
+            yield RawRecord(path, i, res, full_url=url if isinstance(url, str) else None)
 
 
 @dataclass
@@ -173,7 +184,7 @@ def read_fhir(paths: list[str], sample_system: str, pseudonym: Callable[[str], s
                 reject(rec, "", rec.problem)
                 continue
             rtype = rec.resource.get("resourceType")
-            model = models.get(rtype)
+            model = models.get(rtype) if isinstance(rtype, str) else None
             if model is None:
                 reject(rec, "resourceType", f"resource type not used: {str(rtype)[:40]}")
                 continue

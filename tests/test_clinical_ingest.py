@@ -125,3 +125,50 @@ def test_traits_only_from_table_columns_are_all_in_the_trait_summary(cohort_dir,
             "(documented default); individual feedback: none (no consent_feedback_column and no Consent "
             "records) - 0 reports") in text
     assert f"{cfg['results']}/gwas/cad/cad.tsv.gz" in text and "<trait>" not in text
+
+
+def test_semicolon_decimal_comma_latin1_table_ingests_like_the_csv(cohort_dir, tmp_path, capsys):
+    """The example table rewritten the way a European spreadsheet exports it (';', decimal commas,
+    Latin-1 text in an unloaded column): with phenotypes.encoding latin-1 the job loads exactly the
+    rows the CSV gives (every row but the simulation's dirty ones), logs what it detected, and puts
+    the repeated-ID rows in its details and the run summary; without the encoding it stops (exit 3)
+    naming the file and the line."""
+    from jobs.summary import summary_text
+    src = pd.read_csv(cohort_dir / "phenotypes.csv", dtype=str, keep_default_na=False)
+    dirty = pd.read_csv(cohort_dir / "dirty_rows.tsv", sep="\t")
+    eu = src.copy()
+    for col in ("age", "ldl_c"):
+        eu[col] = eu[col].str.replace(".", ",", regex=False)
+    eu["note"] = ["Malm\u00f6" if i == 3 else "" for i in range(len(eu))]
+    path = tmp_path / "phenotypes_eu.csv"
+    path.write_bytes(eu.to_csv(sep=";", index=False).encode("latin-1"))
+    traits = [{"name": "ldl_c", "type": "quantitative", "column": "ldl_c"},
+              {"name": "cad", "type": "binary", "column": "cad"}]
+    pheno = {"path": str(path), "dictionary": "conf/data_dictionary.yaml", "encoding": "latin-1"}
+    config, cfg = write_config(tmp_path, cohort_dir, tmp_path, phenotypes=pheno, fhir={"paths": []}, devices=[],
+                               traits=traits)
+    assert phenotypes.main(["--configfile", str(config)]) == 0
+    log = capsys.readouterr().err
+    assert f"phenotypes_eu.csv: delimiter ';' (detected), decimal ',' (detected), encoding latin-1, " \
+           f"{len(src)} rows, 0 with a wrong number of fields" in log
+    lake = open_lake(cfg["lake"])
+    got = lake.read("participants")
+    clean = src.drop(index=dirty["row"])
+    assert len(got) == len(clean)
+    assert sorted(got["age"]) == pytest.approx(sorted(clean["age"].astype(float)))
+    assert sorted(got["ldl_c"].dropna()) == pytest.approx(sorted(clean["ldl_c"].replace("", None).dropna().astype(float)))
+    n_dup = int((dirty["reason"] == "duplicate_sample_id").sum())
+    assert n_dup >= 2
+    runs = lake.read("runs")
+    details = json.loads(runs[runs["job"] == "phenotypes"]["details"].iloc[-1])
+    assert details["set_aside"]["repeated_sample_id"]["rows"] == n_dup
+    from jobs.config import load_config
+    assert f"  {n_dup} rows with a repeated sample ID set aside (" in summary_text(load_config(config), lake)
+
+    # the same file without the encoding: exit 3, file and line named (line 5: the header, then rows 0-3)
+    pheno.pop("encoding")
+    config, cfg = write_config(tmp_path, cohort_dir, tmp_path, phenotypes=pheno, fhir={"paths": []}, devices=[],
+                               traits=traits)
+    assert phenotypes.main(["--configfile", str(config)]) == 3
+    err = capsys.readouterr().err
+    assert f"{path}, line 5: not valid utf-8 text (byte 0xf6" in err and "Latin-1" in err

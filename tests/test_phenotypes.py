@@ -57,12 +57,17 @@ def test_missing_sample_id_column_names_file_line_and_field(tmp_path):
     assert "A,M,50" not in str(e.value)
 
 
-def test_ragged_row_names_the_line(tmp_path):
+def test_ragged_rows_are_quarantined_with_line_and_field_counts_rest_kept(tmp_path):
+    # today's main: the short row is accepted with nulls, the long row rejects the whole file
     p = tmp_path / "ragged.csv"
-    p.write_text("sample_id,sex,age,ldl_c,cad\nA,M,50,3,0\nB,F,50,3,0,extra,fields\n")
-    with pytest.raises(InputDataError) as e:
-        validate(p)
-    assert e.value.line == 3 and str(p) in str(e.value)
+    p.write_text("sample_id,sex,age,ldl_c,cad\nA,M,50,3,0\nB,F,50,3,0,extra\nC,F,61\nD,M,40,2.5,1\n")
+    res = validate(p)
+    assert res.counts == {"read": 4, "accepted": 2, "quarantined": 2}
+    q = res.quarantine.set_index("line")
+    assert q.loc[3, "reason"] == "6 fields, expected 5" and q.loc[3, "record_id"] == "B"
+    assert q.loc[4, "reason"] == "3 fields, expected 5" and q.loc[4, "record_id"] == "C"
+    assert list(res.accepted["participant_id"]) == ["A", "D"]
+    assert res.accepted.set_index("participant_id").loc["D", "ldl_c"] == 2.5
 
 
 def test_simulated_dirty_rows_are_exactly_the_quarantined_ones(cohort_dir):
