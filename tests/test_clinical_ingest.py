@@ -153,7 +153,8 @@ def test_semicolon_decimal_comma_latin1_table_ingests_like_the_csv(cohort_dir, t
            f"{len(src)} rows, 0 with a wrong number of fields" in log
     lake = open_lake(cfg["lake"])
     got = lake.read("participants")
-    clean = src.drop(index=dirty["row"])
+    # rows for samples the VCFs lack are participants too (the ingest never reads the VCFs)
+    clean = src.drop(index=dirty.loc[dirty["reason"] != "unknown_sample_id", "row"])
     assert len(got) == len(clean)
     assert sorted(got["age"]) == pytest.approx(sorted(clean["age"].astype(float)))
     assert sorted(got["ldl_c"].dropna()) == pytest.approx(sorted(clean["ldl_c"].replace("", None).dropna().astype(float)))
