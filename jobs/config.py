@@ -70,7 +70,24 @@ def validate_config(config: dict, source: str = "config") -> dict:
     _check_output_paths(config, source)
     _check_encodings(config, source)
     _check_measure_names(config, source)
+    _canonical_input_paths(config)
     return config
+
+
+def _canonical(path: str) -> str:
+    return path if "://" in path else os.path.realpath(path)
+
+
+def _canonical_input_paths(config: dict) -> None:
+    """Input data paths as absolute, resolved paths: the lake keys rows on their source file, and
+    the same extract named by a relative, an absolute or a symlinked path must be one source."""
+    config["vcfs"] = [_canonical(v) for v in config["vcfs"]]
+    config["phenotypes"]["path"] = _canonical(config["phenotypes"]["path"])
+    config["fhir"]["paths"] = [_canonical(p) for p in config["fhir"].get("paths", [])]
+    for d in config["devices"]:
+        d["path"] = _canonical(d["path"])
+    if "example_cohort" in config and config["example_cohort"].get("out"):
+        config["example_cohort"]["out"] = _canonical(config["example_cohort"]["out"])   # it writes those inputs
 
 
 def _check_encodings(config: dict, source: str) -> None:
@@ -147,7 +164,7 @@ def check_input_files(config: dict, source: str = "config") -> None:
     for key, path in input_files(config):
         if "://" in path:
             continue
-        if example and os.path.normpath(path).startswith(os.path.normpath(example) + os.sep):
+        if example and os.path.realpath(path).startswith(os.path.realpath(example) + os.sep):
             continue
         full = path if os.path.isabs(path) or os.path.exists(path) else str(SCHEMA_PATH.parent.parent / path)
         if not os.path.exists(full):

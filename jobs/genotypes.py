@@ -37,6 +37,7 @@ def run(ctx, args):
     """``run_genotype_qc``; the job's scratch (``<results>/tmp/genotypes``) is removed whether it
     succeeds or fails."""
     import shutil
+    shutil.rmtree(ctx.result_path("tmp", ctx.job), ignore_errors=True)    # a killed run's scratch
     try:
         run_genotype_qc(ctx, args)
     finally:
@@ -437,7 +438,12 @@ def _write_qc_files(ctx, hl, ga, loci, rows, cols, alt_af, qc_path, ref_genome, 
     haploid_samples = {str(x) for x in np.asarray(ga.samples)[hap_x]}
     mt = restore_haploid(mt, hl.literal(haploid_samples, dtype=hl.tset(hl.tstr)).contains(mt.s),
                          mt.locus.in_x_nonpar())
-    mt.checkpoint(ctx.output_path(qc_path, "matrixtable"), overwrite=True)
+    from jobs.atomic import fresh_dir, replace_dir
+    building = fresh_dir(qc_path)
+    os.rmdir(building)                     # Hail writes the folder itself
+    mt.write(building, overwrite=True)     # whole, then moved in: a kill leaves the old one intact
+    replace_dir(building, qc_path)
+    ctx.output_path(qc_path, "matrixtable")
     final = bed_prefix(ctx.config)
     os.makedirs(os.path.dirname(final), exist_ok=True)
     for ext in (".bim", ".fam", ".bed"):

@@ -80,9 +80,14 @@ def _export_ssf(ctx, res: pd.DataFrame, pheno: pd.DataFrame) -> None:
         d = to_gwas_ssf(res[res["trait"] == t["name"]])
         path = ctx.result_path("gwas", t["name"], f"{t['name']}.tsv.gz")
         tmp = path + ".tmp"
-        with gzip.open(tmp, "wt", compresslevel=6) as fh:
-            d.to_csv(fh, sep="\t", index=False, na_rep="NA", float_format="%.6g")
-        os.replace(tmp, path)
+        try:
+            with gzip.open(tmp, "wt", compresslevel=6) as fh:
+                d.to_csv(fh, sep="\t", index=False, na_rep="NA", float_format="%.6g")
+            os.replace(tmp, path)
+        except OSError as e:          # a full disk: no truncated .tmp left, the path and cause named
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise OSError(e.errno, f"could not write {path}: {e.strerror}") from e
         md5 = hashlib.md5(open(path, "rb").read()).hexdigest()
         y = pd.to_numeric(pheno[t["column"]], errors="coerce")
         meta = ssf_metadata(t, os.path.basename(path), md5, int(y.notna().sum()), cfg["reference_genome"],

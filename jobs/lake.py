@@ -8,10 +8,16 @@ Tables declared in ``jobs.schemas`` are cast to their declared Arrow schema on e
 and merge (an empty frame included), so an empty first ingest never types a column ``null``.
 
 Every write is one Delta commit: a failed or killed job leaves the table at its previous
-version, never half-written.
+version, never half-written. On a local root, writers of one table take turns (an exclusive
+lock per table under ``<root>/_locks``), so two runs writing one lake serialise rather than
+race (on an object store, Delta's own commit protocol makes the later writer fail cleanly). A
+write that fails (disk full, read-only lake, a commit conflict) raises ``LakeWriteError``
+naming the table, its path and the cause.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import uuid
@@ -23,7 +29,42 @@ import pyarrow.dataset as pads
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
+from genomics.errors import GenoLakeError
 from jobs.schemas import cast_to_declared
+
+
+class LakeWriteError(GenoLakeError):
+    """A lake table could not be written; the table is left at its previous version."""
+    exit_code = 5
+
+
+@contextlib.contextmanager
+def _writing(lake, name: str):
+    """Serialise writers of one table (local roots) and name the table, path and cause when a
+    write fails (delta-rs reports a full disk as a Rust panic, which is no ``Exception``)."""
+    lock = None
+    try:
+        if "://" not in lake.root:
+            os.makedirs(os.path.join(lake.root, "_locks"), exist_ok=True)
+            lock = open(os.path.join(lake.root, "_locks", f"{name}.lock"), "a")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+    except (KeyboardInterrupt, SystemExit, GenoLakeError):
+        raise
+    except BaseException as e:  # noqa: BLE001 - pyo3's PanicException derives from BaseException
+        raise LakeWriteError(f"could not write lake table {name!r} at {lake.path(name)}: "
+                             f"{_cause(e)}; the table is left at its previous version") from e
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _cause(e: BaseException) -> str:
+    text = f"{type(e).__name__}: {e}"
+    for known in ("No space left on device", "Read-only file system", "Permission denied"):
+        if known in text:
+            return known + (" (" + getattr(e, "filename", "") + ")" if getattr(e, "filename", None) else "")
+    return text.splitlines()[0][:300] if text else type(e).__name__
 
 __all__ = ["Lake", "DeltaRsLake", "DeltaSparkLake", "open_lake"]
 
@@ -107,7 +148,8 @@ class DeltaRsLake(Lake):
                 kwargs["predicate"] = predicate
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         os.makedirs(self.root, exist_ok=True) if "://" not in self.root else None
-        write_deltalake(self.path(name), data, mode=mode, partition_by=partition_by, **kwargs)
+        with _writing(self, name):
+            write_deltalake(self.path(name), data, mode=mode, partition_by=partition_by, **kwargs)
         return self.version(name)
 
     def merge(self, name, df, keys: Iterable[str], changed: str | None = None) -> int:
@@ -116,12 +158,15 @@ class DeltaRsLake(Lake):
         differs are rewritten, so re-ingesting the same extract changes nothing."""
         data = cast_to_declared(name, _to_arrow(df))
         keys = list(keys)
-        if not self.exists(name):
-            return self.write(name, data, mode="overwrite")
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in keys)
         update = f"t.{changed} <> s.{changed}" if changed else None
-        (self._table(name).merge(data, predicate=predicate, source_alias="s", target_alias="t")
-         .when_matched_update_all(predicate=update).when_not_matched_insert_all().execute())
+        with _writing(self, name):       # the first writer creates the table; a second one merges
+            if not self.exists(name):
+                os.makedirs(self.root, exist_ok=True) if "://" not in self.root else None
+                write_deltalake(self.path(name), data, mode="overwrite", schema_mode="overwrite")
+            else:
+                (self._table(name).merge(data, predicate=predicate, source_alias="s", target_alias="t")
+                 .when_matched_update_all(predicate=update).when_not_matched_insert_all().execute())
         return self.version(name)
 
     def erase(self, name, column: str, values: Iterable[str]) -> int:
@@ -131,14 +176,15 @@ class DeltaRsLake(Lake):
         values = sorted(set(values))
         if not values:
             return 0
-        dt = self._table(name)
-        deleted = 0
-        for i in range(0, len(values), 500):
-            chunk = ", ".join(_sql_str(v) for v in values[i:i + 500])
-            deleted += int(dt.delete(f"{column} IN ({chunk})").get("num_deleted_rows", 0))
-        if deleted:
+        with _writing(self, name):
             dt = self._table(name)
-            dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+            deleted = 0
+            for i in range(0, len(values), 500):
+                chunk = ", ".join(_sql_str(v) for v in values[i:i + 500])
+                deleted += int(dt.delete(f"{column} IN ({chunk})").get("num_deleted_rows", 0))
+            if deleted:
+                dt = self._table(name)
+                dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
         return deleted
 
     def read(self, name, version=None, columns=None) -> pd.DataFrame:
@@ -152,7 +198,8 @@ class DeltaRsLake(Lake):
         return self._table(name).history()
 
     def delete(self, name, predicate: str) -> int:
-        self._table(name).delete(predicate)
+        with _writing(self, name):
+            self._table(name).delete(predicate)
         return self.version(name)
 
     def write_spark(self, name, sdf, mode="overwrite") -> int:

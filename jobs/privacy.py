@@ -10,11 +10,15 @@ table (source kind, source identifier -> pseudonym) and the ``withdrawals`` regi
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import secrets
 
 import pandas as pd
 
+from genomics.errors import GenoLakeError
 from jobs.lake import open_lake
 from phenotypes.pseudonyms import Pseudonymiser
 
@@ -54,7 +58,45 @@ def load_key(config: dict, log=None) -> bytes:
 
 
 def pseudonymiser(config: dict, log=None) -> Pseudonymiser:
-    return Pseudonymiser(load_key(config, log))
+    key = load_key(config, log)
+    check_lake_key(config["lake"], key)
+    return Pseudonymiser(key)
+
+
+class KeyMismatchError(GenoLakeError):
+    """The lake's pseudonyms were made with another key."""
+    exit_code = 4
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A keyed digest that names the key without revealing it (16 hex characters)."""
+    return hmac.new(key, b"genolake pseudonym-key fingerprint v1", hashlib.sha256).hexdigest()[:16]
+
+
+def check_lake_key(lake_root: str, key: bytes) -> None:
+    """The lake records the fingerprint of the key that made its pseudonyms (first writer wins,
+    ``<lake>/_genolake/pseudonym_key.json``); a run with another key is refused before it writes
+    a row, so two configs sharing a lake can never mix two pseudonym sets."""
+    if "://" in lake_root:
+        return                   # object stores: not checked here (see README, "Privacy")
+    folder = os.path.join(lake_root, "_genolake")
+    path = os.path.join(folder, "pseudonym_key.json")
+    mine = key_fingerprint(key)
+    os.makedirs(folder, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"fingerprint": mine}, fh)
+        return
+    except FileExistsError:
+        pass
+    with open(path) as fh:
+        theirs = json.load(fh).get("fingerprint")
+    if theirs != mine:
+        raise KeyMismatchError(
+            f"the lake {lake_root} holds pseudonyms made with another key (fingerprint {theirs}; this run's "
+            f"key has {mine}): give this run the lake's key (privacy.key_env or privacy.key_file), or use "
+            "another lake; nothing was written")
 
 
 def private_lake(config: dict):

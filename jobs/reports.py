@@ -25,14 +25,8 @@ def consented(cohort: pd.DataFrame, column: str | None) -> pd.Series:
     return cohort[column].astype("string").str.strip().str.lower().isin(YES).fillna(False)
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def run(ctx, args):
+    from jobs.atomic import fresh_dir, replace_dir, write_text
     from models.reports import build_report, render_report_html, safe_filename
     from models.risk import percentile_of, risk_categories
     cfg = ctx.config
@@ -65,7 +59,11 @@ def run(ctx, args):
     allp = pd.concat(per_trait, ignore_index=True)
     allp = allp[allp["participant_id"].isin(keep)]
 
-    out_dir = ctx.result_path("reports", "x")[:-2]
+    # all or nothing: the reports are written into a fresh folder that replaces the old one at
+    # the end, so a killed job never leaves old and new reports mixed
+    final_dir = ctx.result_path("reports", "x")[:-2]
+    out_dir = fresh_dir(final_dir)
+    old_stems = {os.path.splitext(f)[0] for f in os.listdir(final_dir) if f.endswith((".json", ".html"))}
     written = set()
     for pid, d in allp.groupby("participant_id"):
         traits = [{
@@ -77,15 +75,12 @@ def run(ctx, args):
         report = build_report({"participant_id": pid, "traits": traits, "data_versions": versions,
                                "run_id": ctx.run_id, "generated_at": generated_at})
         stem = safe_filename(pid)
-        _write_atomic(os.path.join(out_dir, f"{stem}.json"), json.dumps(report, indent=1, sort_keys=True))
-        _write_atomic(os.path.join(out_dir, f"{stem}.html"), render_report_html(report))
+        write_text(os.path.join(out_dir, f"{stem}.json"), json.dumps(report, indent=1, sort_keys=True))
+        write_text(os.path.join(out_dir, f"{stem}.html"), render_report_html(report))
         written.add(stem)
-    removed = 0
-    for f in os.listdir(out_dir):
-        stem, ext = os.path.splitext(f)
-        if ext in (".json", ".html") and stem not in written:
-            os.remove(os.path.join(out_dir, f))
-            removed += 1
+    removed = len(old_stems - written) * 2
+    replace_dir(out_dir, final_dir)
+    out_dir = final_dir
     ctx.output_path(out_dir, "reports")
     ctx.log(f"wrote {len(written)} reports (HTML + JSON); removed {removed} stale report files")
     cats = allp.groupby(["trait", "category"]).size()

@@ -25,7 +25,7 @@ def run(ctx, args):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from jobs.mlflow_store import tracking
+    from jobs.mlflow_store import settle_unfinished, tracking
     from models.plots import calibration_figure, predicted_vs_observed_figure, roc_figure
     from models.risk import fit_and_evaluate, predict_risk
     from models.tracking import log_risk_model, make_input_example
@@ -34,6 +34,12 @@ def run(ctx, args):
     scores = ctx.read_table("prs_scores")
     versions = {i["name"]: i["version"] for i in ctx.inputs if i["kind"] == "delta"}
     uri, experiment, artifacts = tracking(cfg)
+    # an earlier risk job killed or failed part-way: its runs end as KILLED, its versions go
+    runs = ctx.lake.read("runs", columns=["run_id", "job", "status"]) if ctx.lake.exists("runs") else None
+    done = set() if runs is None else set(runs.loc[(runs["job"] == "risk") & (runs["status"] == "succeeded"), "run_id"])
+    ctx.details["mlflow_settled"] = settle_unfinished(experiment, done)
+    if ctx.details["mlflow_settled"]["runs_orphaned"]:
+        ctx.log(f"MLflow: settled an interrupted earlier risk job: {ctx.details['mlflow_settled']}")
     covs = list(cfg["covariates"])
     preds, summary, mlflow_runs = [], [], []
     no_score = {}
