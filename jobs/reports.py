@@ -1,5 +1,6 @@
 """Report job: one HTML and one JSON report per participant who consented to individual
-feedback, from ``risk_predictions``; stale reports (people no longer consented) are removed."""
+feedback, from ``risk_predictions``; stale reports (people no longer consented) are removed.
+Reports are personal: the folder is 0700 and every report file 0600."""
 from __future__ import annotations
 
 import json
@@ -26,10 +27,20 @@ def consented(cohort: pd.DataFrame, column: str | None) -> pd.Series:
 
 
 def _write_atomic(path: str, text: str) -> None:
+    """Write ``path`` whole (via a temporary file), owner-only (0600)."""
     tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)              # a leftover .tmp keeps its old mode otherwise
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(tmp, path)
+
+
+def make_reports_dir(path: str) -> str:
+    """The reports folder, owner-only (0700, also when an older run left it 0755)."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
 
 
 def run(ctx, args):
@@ -65,7 +76,7 @@ def run(ctx, args):
     allp = pd.concat(per_trait, ignore_index=True)
     allp = allp[allp["participant_id"].isin(keep)]
 
-    out_dir = ctx.result_path("reports", "x")[:-2]
+    out_dir = make_reports_dir(os.path.join(ctx.results, "reports"))
     written = set()
     for pid, d in allp.groupby("participant_id"):
         traits = [{

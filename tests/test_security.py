@@ -1,0 +1,226 @@
+"""Security (issue 12): private files and reports are owner-only, no source identifier outside the
+private folder, secrets only from the environment or files (refused inline in the config, never
+written to the lake, the runs table, a results file or a log). Real jobs on a tiny generated cohort
+(tests/scenarios/cohort.py); the full-run checks (genotype job, GWAS, MLflow, reports, logs) are in
+the chrx_males_haploid scenario (tests/test_scenarios.py::check_full_run, via check_security)."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pandas as pd
+import pytest
+import yaml
+
+from jobs.config import ConfigError, validate_config
+from jobs.lake import open_lake
+from tests.scenarios.cohort import CohortOptions, make_cohort
+
+KEY = "genolake-security-test-key-5f2c9e1b7a"        # given in the environment only
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_cohort(CohortOptions(n=40, contigs=("1", "2"), variants_per_contig=80, chrx="none",
+                                     x_variants=0, fhir=True, devices=True),
+                       str(tmp_path_factory.mktemp("tiny")))
+
+
+def write_config(tmp_path, co, **over) -> tuple[str, dict]:
+    cfg = {"cohort": "sec", "results": str(tmp_path / "results"), "lake": str(tmp_path / "results" / "lake"),
+           "vcfs": co.vcfs, "reference_genome": "GRCh38",
+           "phenotypes": {"path": co.phenotypes, "dictionary": "conf/data_dictionary.yaml"},
+           "fhir": {"paths": [co.fhir_dir]}, "devices": [{"path": co.devices}],
+           "traits": [{"name": "ldl_c", "type": "quantitative", "column": "ldl_c"}],
+           "consent_feedback_column": "consent_feedback", **over}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path), cfg
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def assert_owner_only(folder: str) -> int:
+    """Every folder under ``folder`` 0700, every file 0600; returns the number of files."""
+    assert mode(folder) == 0o700, folder
+    n = 0
+    for root, dirs, files in os.walk(folder):
+        for d in dirs:
+            assert mode(os.path.join(root, d)) == 0o700, os.path.join(root, d)
+        for f in files:
+            assert mode(os.path.join(root, f)) == 0o600, (os.path.join(root, f), oct(mode(os.path.join(root, f))))
+            n += 1
+    return n
+
+
+def source_identifiers(private: str) -> set[str]:
+    """Every source ID the private linkage table maps (VCF sample IDs, FHIR patient IDs)."""
+    return set(open_lake(private).read("linkage")["source_id"])
+
+
+def files_holding(root: str, needles: set[str], skip: str | None = None) -> dict[str, list[str]]:
+    """file -> the needles its bytes contain, for every file under ``root`` but ``skip``."""
+    found = {}
+    raw = {n: n.encode() for n in needles}
+    for dirpath, dirs, files in os.walk(root):
+        if skip and os.path.abspath(dirpath).startswith(os.path.abspath(skip)):
+            continue
+        for f in files:
+            data = open(os.path.join(dirpath, f), "rb").read()
+            hits = sorted(n for n, b in raw.items() if b in data)
+            if hits:
+                found[os.path.join(dirpath, f)] = hits[:3]
+    return found
+
+
+def run_clinical_and_read_genotypes(tmp_path, co, monkeypatch, key=None):
+    from jobs import phenotypes, read_genotypes
+    if key:
+        monkeypatch.setenv("GENOLAKE_PSEUDONYM_KEY", key)
+    else:
+        monkeypatch.delenv("GENOLAKE_PSEUDONYM_KEY", raising=False)
+    path, cfg = write_config(tmp_path, co)
+    assert phenotypes.main(["--configfile", path]) == 0
+    for i in range(len(co.vcfs)):
+        assert read_genotypes.main(["--configfile", path, "--vcf-index", str(i)]) == 0
+    return path, cfg
+
+
+# ---- 1. file modes ------------------------------------------------------------------------------
+
+def test_private_folder_is_owner_only_after_the_phenotype_job(tiny, tmp_path, monkeypatch):
+    """The throwaway key, the linkage table and the withdrawals register: 0600 files in 0700
+    folders, also when the folder was left 0755 (with a 0644 file) by an older version."""
+    from jobs import privacy
+    from jobs.config import load_config
+    private = tmp_path / "results" / "private"
+    private.mkdir(parents=True, mode=0o755)
+    os.chmod(private, 0o755)
+    (private / "old.txt").write_text("x")
+    os.chmod(private / "old.txt", 0o644)
+    path, cfg = run_clinical_and_read_genotypes(tmp_path, tiny, monkeypatch)
+    full = load_config(path)
+    assert os.path.exists(private / "pseudonym.key") and os.path.isdir(private / "linkage" / "_delta_log")
+    pid = open_lake(cfg["lake"]).read("participants")["participant_id"].iloc[0]
+    privacy.register_withdrawals(full, {pid}, "run-test")          # a real withdrawals commit
+    assert os.path.isdir(private / "withdrawals" / "_delta_log")
+    assert assert_owner_only(str(private)) >= 6
+    assert mode(private / "pseudonym.key") == 0o600 and mode(private / "linkage") == 0o700
+
+
+def test_reports_are_owner_only(tmp_path, monkeypatch):
+    """The reports job on hand-made risk predictions: the folder 0700 (also when left 0755),
+    each HTML/JSON 0600, and the report content is the predictions'."""
+    from jobs import reports
+    monkeypatch.setenv("GENOLAKE_PSEUDONYM_KEY", KEY)
+    results = tmp_path / "results"
+    cfg = {"cohort": "rep", "results": str(results), "lake": str(results / "lake"), "vcfs": ["none.vcf.gz"],
+           "phenotypes": {"path": "none.csv", "columns": {"ldl_c": {"type": "float"}}},
+           "traits": [{"name": "ldl_c", "type": "quantitative", "column": "ldl_c"}],
+           "covariates": [], "consent_feedback_column": "consent_feedback"}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    lake = open_lake(cfg["lake"])
+    pids = ["GL-a", "GL-b", "GL-c"]
+    lake.write("risk_predictions", pd.DataFrame({
+        "participant_id": pids, "trait": "ldl_c", "trait_type": "quantitative", "prs": [0.1, -0.2, 0.3],
+        "predicted": [3.1, 2.9, 3.5], "model_name": "risk_ldl_c", "model_version": "1", "mlflow_run_id": "m1"}))
+    lake.write("cohort", pd.DataFrame({"participant_id": pids, "consent_feedback": ["yes", "no", "yes"]}))
+    for name in ("prs_scores", "gwas_results", "participants"):
+        lake.write(name, pd.DataFrame({"participant_id": pids}))
+    (results / "reports").mkdir(parents=True)
+    os.chmod(results / "reports", 0o755)
+    assert reports.main(["--configfile", str(path)]) == 0
+    rdir = str(results / "reports")
+    assert sorted(os.listdir(rdir)) == ["GL-a.html", "GL-a.json", "GL-c.html", "GL-c.json"]
+    assert assert_owner_only(rdir) == 4
+    assert json.load(open(os.path.join(rdir, "GL-c.json")))["traits"][0]["predicted"] == 3.5
+
+
+# ---- 2. no source identifier outside the private folder --------------------------------------------
+
+def test_no_source_identifier_outside_the_private_folder(tiny, tmp_path, monkeypatch):
+    """After the phenotype job and both read_genotypes jobs, no file under results/ but the
+    private folder holds a VCF sample ID or FHIR patient ID; the saved genotype arrays name
+    their samples by pseudonym, and the genotype job's read path gives the same pseudonyms."""
+    from genomics.vcf_inputs import prepare_vcfs
+    from jobs import privacy
+    from jobs.config import load_config
+    from jobs.genotypes import read_genotypes
+    path, cfg = run_clinical_and_read_genotypes(tmp_path, tiny, monkeypatch, key=KEY)
+    private = os.path.join(cfg["results"], "private")
+    ids = source_identifiers(private)
+    assert set(tiny.samples) <= ids and any(i.startswith("pat-") for i in ids)
+    assert files_holding(cfg["results"], ids, skip=private) == {}
+    assert files_holding(private, set(tiny.samples))          # the search finds them where they are
+    full = load_config(path)
+    pseudo = privacy.pseudonymiser(full)
+    meta = json.load(open(os.path.join(cfg["results"], "work", "genotype_arrays", "0", "meta.json")))
+    assert meta["samples"] == pseudo.many(tiny.samples)
+    from jobs.read_genotypes import key_check, load_arrays, pseudonymised
+    # saved arrays and the in-job fallback read agree (pseudonyms both)
+    def read_one(i):
+        prep = prepare_vcfs([full["vcfs"][i]], str(tmp_path / "w"), "GRCh38")
+        return pseudonymised(read_genotypes(prep, keep_phase=True), pseudo)
+    saved = load_arrays(full, lambda i: pytest.fail("saved arrays not used"), key_check=key_check(pseudo))
+    again = load_arrays({**full, "results": str(tmp_path / "elsewhere")}, read_one, key_check=key_check(pseudo))
+    assert saved.samples == again.samples == pseudo.many(tiny.samples)
+    assert (saved.gt == again.gt).all() and saved.gt.shape == (160, 40)
+    # arrays saved under another key are read again, not reused
+    other = privacy.pseudonymiser({**full, "privacy": {**full["privacy"], "key_env": "NO_SUCH_VAR_X",
+                                                       "key_file": str(tmp_path / "other.key")}})
+    reread = []
+    load_arrays(full, lambda i: reread.append(i) or read_one(i), key_check=key_check(other))
+    assert reread == [0, 1]
+
+
+# ---- 3. secrets --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("over,setting,advice", [
+    ({"privacy": {"key": KEY}}, "privacy/key", "privacy/key_env"),
+    ({"privacy": {"pseudonym_secret": KEY}}, "privacy/pseudonym_secret", "privacy/key_file"),
+    ({"privacy": {"key_env": KEY}}, "privacy/key_env", "environment variable"),
+    ({"mlflow": {"tracking_uri": f"https://alice:{KEY}@mlflow.example.org"}}, "mlflow/tracking_uri",
+     "MLFLOW_TRACKING_PASSWORD"),
+    ({"mlflow": {"tracking_uri": "https://mlflow.example.org", "password": KEY}}, "mlflow/password",
+     "MLFLOW_TRACKING_USERNAME"),
+])
+def test_a_secret_in_the_config_is_refused_without_quoting_it(over, setting, advice):
+    cfg = yaml.safe_load(open("conf/config.yaml"))
+    with pytest.raises(ConfigError) as e:
+        validate_config({**cfg, **over}, source="their.yaml")
+    msg = str(e.value)
+    assert setting in msg and advice in msg and "their.yaml" in msg
+    assert KEY not in msg and KEY[-10:] not in msg
+
+
+def test_key_and_tracking_uri_without_credentials_are_accepted():
+    cfg = yaml.safe_load(open("conf/config.yaml"))
+    out = validate_config({**cfg, "privacy": {"key_env": "MY_KEY", "key_file": "/secure/key"},
+                           "mlflow": {"tracking_uri": "https://mlflow.example.org:5000/"}})
+    assert out["privacy"]["key_env"] == "MY_KEY"
+
+
+def test_the_key_goes_nowhere(tiny, tmp_path, monkeypatch):
+    """The key given in the environment: no file under results/ (lake, runs table, work files,
+    private folder) holds it, nor the job logs (stderr)."""
+    import subprocess
+    import sys
+    monkeypatch.setenv("GENOLAKE_PSEUDONYM_KEY", KEY)
+    path, cfg = write_config(tmp_path, tiny)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    logs = ""
+    for args in (["jobs.phenotypes"], ["jobs.read_genotypes", "--vcf-index", "0"]):
+        p = subprocess.run([sys.executable, "-m", *args, "--configfile", path], cwd=root,
+                           capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr[-2000:]
+        logs += p.stdout + p.stderr
+    assert "read 80 variants x 40 samples" in logs
+    needles = {KEY, KEY.encode().hex()}
+    assert files_holding(cfg["results"], needles) == {}
+    assert KEY not in logs
+    runs = open_lake(cfg["lake"]).read("runs")
+    assert len(runs) == 2 and not runs.apply(lambda r: KEY in " ".join(map(str, r)), axis=1).any()
