@@ -2,7 +2,8 @@
 private folder, secrets only from the environment or files (refused inline in the config, never
 written to the lake, the runs table, a results file or a log). Real jobs on a tiny generated cohort
 (tests/scenarios/cohort.py); the full-run checks (genotype job, GWAS, MLflow, reports, logs) are in
-the chrx_males_haploid scenario (tests/test_scenarios.py::check_full_run, via check_security)."""
+the scenarios (tests/test_scenarios.py::check_security on the chrx_males_haploid full run, and
+check_fhir_traits for patient names)."""
 from __future__ import annotations
 
 import json
@@ -61,19 +62,45 @@ def source_identifiers(private: str) -> set[str]:
     return set(open_lake(private).read("linkage")["source_id"])
 
 
-def files_holding(root: str, needles: set[str], skip: str | None = None) -> dict[str, list[str]]:
-    """file -> the needles its bytes contain, for every file under ``root`` but ``skip``."""
+def files_holding(root: str, needles: set[str], skip: tuple = ()) -> dict[str, list[str]]:
+    """file -> the needles it holds, for every file under ``root`` but the folders and files in
+    ``skip``. A Parquet file is read (a needle in any string value: compressed pages hide them
+    from a byte search); any other file's bytes are searched for a needle standing alone (not
+    inside a longer run of letters, digits, + or /, so base64 images or compressed bytes that
+    happen to spell a short name do not count)."""
+    import re
+
+    import pyarrow.parquet as pq
     found = {}
-    raw = {n: n.encode() for n in needles}
+    text = re.compile("|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True)))
+    raw = re.compile(b"(?<![A-Za-z0-9+/])(" + b"|".join(re.escape(n.encode()) for n in needles) + b")(?![A-Za-z0-9+/])")
+    skip = tuple(os.path.abspath(s) for s in skip)
     for dirpath, dirs, files in os.walk(root):
-        if skip and os.path.abspath(dirpath).startswith(os.path.abspath(skip)):
-            continue
         for f in files:
-            data = open(os.path.join(dirpath, f), "rb").read()
-            hits = sorted(n for n, b in raw.items() if b in data)
+            path = os.path.join(dirpath, f)
+            if any(os.path.abspath(path) == s or os.path.abspath(path).startswith(s + os.sep) for s in skip):
+                continue
+            if f.endswith(".parquet"):
+                table = pq.read_table(path)
+                values = {v for c in table.columns if c.type in ("string", "large_string")
+                          for v in c.to_pylist() if v}
+                hits = sorted({m.group(0) for v in values for m in [text.search(v)] if m})
+            else:
+                hits = sorted({m.group(1).decode() for m in raw.finditer(open(path, "rb").read())})
             if hits:
-                found[os.path.join(dirpath, f)] = hits[:3]
+                found[path] = hits[:3]
     return found
+
+
+def patient_details(fhir_dir: str) -> set[str]:
+    """The FHIR patients' names and street lines (direct identifiers, never stored)."""
+    out = set()
+    for line in open(os.path.join(fhir_dir, "Patient.ndjson")):
+        if line.startswith("{"):
+            p = json.loads(line)
+            out |= {n["family"] for n in p.get("name", [])} | {g for n in p.get("name", []) for g in n["given"]}
+            out |= {x for a in p.get("address", []) for x in a.get("line", [])}
+    return out
 
 
 def run_clinical_and_read_genotypes(tmp_path, co, monkeypatch, key=None):
@@ -144,7 +171,7 @@ def test_reports_are_owner_only(tmp_path, monkeypatch):
 
 def test_no_source_identifier_outside_the_private_folder(tiny, tmp_path, monkeypatch):
     """After the phenotype job and both read_genotypes jobs, no file under results/ but the
-    private folder holds a VCF sample ID or FHIR patient ID; the saved genotype arrays name
+    private folder holds a VCF sample ID or FHIR patient ID (and none a patient's name or street); the saved genotype arrays name
     their samples by pseudonym, and the genotype job's read path gives the same pseudonyms."""
     from genomics.vcf_inputs import prepare_vcfs
     from jobs import privacy
@@ -154,7 +181,9 @@ def test_no_source_identifier_outside_the_private_folder(tiny, tmp_path, monkeyp
     private = os.path.join(cfg["results"], "private")
     ids = source_identifiers(private)
     assert set(tiny.samples) <= ids and any(i.startswith("pat-") for i in ids)
-    assert files_holding(cfg["results"], ids, skip=private) == {}
+    assert files_holding(cfg["results"], ids, skip=(private,)) == {}
+    names = patient_details(tiny.fhir_dir)
+    assert len(names) > 40 and files_holding(cfg["results"], names) == {}
     assert files_holding(private, set(tiny.samples))          # the search finds them where they are
     full = load_config(path)
     pseudo = privacy.pseudonymiser(full)
