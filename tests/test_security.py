@@ -253,3 +253,32 @@ def test_the_key_goes_nowhere(tiny, tmp_path, monkeypatch):
     assert KEY not in logs
     runs = open_lake(cfg["lake"]).read("runs")
     assert len(runs) == 2 and not runs.apply(lambda r: KEY in " ".join(map(str, r)), axis=1).any()
+
+
+def test_converted_vcf_copies_live_in_the_private_folder(tiny, tmp_path, monkeypatch):
+    """A BCF and a plain-gzip input are converted to bgzipped VCFs for the read: the copies (which
+    hold the source sample IDs) are written owner-only in the private folder, not under work/."""
+    import gzip
+    import shutil
+    import subprocess
+    from jobs import read_genotypes
+    if not shutil.which("bcftools"):
+        pytest.skip("bcftools not installed (make test installs it)")
+    monkeypatch.setenv("GENOLAKE_PSEUDONYM_KEY", KEY)
+    bcf = str(tmp_path / "chr1.bcf")
+    subprocess.run(["bcftools", "view", "-Ob", "-o", bcf, tiny.vcfs[0]], check=True)
+    plain = str(tmp_path / "chr2.vcf.gz")
+    with gzip.open(tiny.vcfs[1], "rb") as src, gzip.open(plain, "wb") as dst:   # not bgzip
+        dst.write(src.read())
+    path, cfg = write_config(tmp_path, tiny, vcfs=[bcf, plain])
+    for i in range(2):
+        assert read_genotypes.main(["--configfile", path, "--vcf-index", str(i)]) == 0
+    private = os.path.join(cfg["results"], "private")
+    copies = [f for f in os.listdir(os.path.join(private, "vcf_inputs")) if f.endswith(".vcf.bgz")]
+    assert len(copies) == 2
+    assert not os.path.exists(os.path.join(cfg["results"], "work", "vcf_inputs"))
+    assert assert_owner_only(private) >= 2
+    from cyvcf2 import VCF
+    assert all(VCF(os.path.join(private, "vcf_inputs", f)).samples == tiny.samples for f in copies)
+    meta = json.load(open(os.path.join(cfg["results"], "work", "genotype_arrays", "1", "meta.json")))
+    assert "S0000" not in meta["samples"] and len(meta["samples"]) == 40
