@@ -282,3 +282,28 @@ def test_converted_vcf_copies_live_in_the_private_folder(tiny, tmp_path, monkeyp
     assert all(VCF(os.path.join(private, "vcf_inputs", f)).samples == tiny.samples for f in copies)
     meta = json.load(open(os.path.join(cfg["results"], "work", "genotype_arrays", "1", "meta.json")))
     assert "S0000" not in meta["samples"] and len(meta["samples"]) == 40
+
+
+def _load_key_in_child(args):
+    from jobs import privacy
+    config, barrier_path = args
+    while not os.path.exists(barrier_path):       # start together
+        pass
+    return privacy.load_key(config)
+
+
+def test_jobs_starting_together_share_one_throwaway_key(tmp_path, monkeypatch):
+    """read_genotypes jobs and the phenotype ingest start at once on a fresh results folder: each
+    gets the same whole key (it is written before it appears), in a 0600 file."""
+    import multiprocessing
+    monkeypatch.delenv("GENOLAKE_PSEUDONYM_KEY", raising=False)
+    config = {"results": str(tmp_path / "results"),
+              "privacy": {"key_env": "GENOLAKE_PSEUDONYM_KEY", "key_file": None, "private_dir": None}}
+    go = str(tmp_path / "go")
+    with multiprocessing.get_context("fork").Pool(6) as pool:
+        pending = pool.map_async(_load_key_in_child, [(config, go)] * 12)
+        open(go, "w").close()
+        keys = pending.get(timeout=60)
+    assert len(set(keys)) == 1 and len(keys[0]) == 64
+    private = tmp_path / "results" / "private"
+    assert os.listdir(private) == ["pseudonym.key"] and assert_owner_only(str(private)) == 1
