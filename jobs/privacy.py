@@ -11,7 +11,8 @@ table (source kind, source identifier -> pseudonym) and the ``withdrawals`` regi
 
 Owner-only: the private folder and every folder in it are 0700, every file 0600. Each write here
 runs under umask 0o077 (``owner_only``; delta-rs creates its files with the process umask) and
-ends with ``restrict_private_dir``, which also tightens a folder an older version left 0755/0644.
+ends with ``restrict_private_dir`` (the folder and ``PRIVATE_ENTRIES``; a user's own files there are
+left alone), which also tightens what an older version left 0755/0644.
 The key itself is never written anywhere by a job, logged or recorded (the runs table holds none of it).
 """
 from __future__ import annotations
@@ -76,8 +77,25 @@ def make_private_dir(config: dict) -> str:
     return path
 
 
+# What GenoLake keeps in the private folder (other files there are the user's and left alone).
+PRIVATE_ENTRIES = ("linkage", "withdrawals", "vcf_inputs", "pseudonym.key")
+
+
 def restrict_private_dir(config: dict) -> None:
-    restrict_tree(private_dir(config))
+    """The private folder 0700; what GenoLake keeps there (``PRIVATE_ENTRIES`` and a key file
+    inside it) owner-only: folders 0700, files 0600."""
+    root = private_dir(config)
+    if not os.path.isdir(root):
+        return
+    os.chmod(root, 0o700)
+    entries = {os.path.join(root, e) for e in PRIVATE_ENTRIES}
+    if os.path.dirname(os.path.abspath(key_file(config))) == os.path.abspath(root):
+        entries.add(key_file(config))
+    for path in entries:
+        if os.path.isdir(path) and not os.path.islink(path):
+            restrict_tree(path)
+        elif os.path.isfile(path) and not os.path.islink(path):
+            os.chmod(path, 0o600)
 
 
 def load_key(config: dict, log=None) -> bytes:

@@ -119,22 +119,29 @@ def run_clinical_and_read_genotypes(tmp_path, co, monkeypatch, key=None):
 # ---- 1. file modes ------------------------------------------------------------------------------
 
 def test_private_folder_is_owner_only_after_the_phenotype_job(tiny, tmp_path, monkeypatch):
-    """The throwaway key, the linkage table and the withdrawals register: 0600 files in 0700
-    folders, also when the folder was left 0755 (with a 0644 file) by an older version."""
+    """The key, the linkage table and the withdrawals register: 0600 files in 0700 folders, also
+    when an older version left the folder 0755 and its key file 0644."""
     from jobs import privacy
     from jobs.config import load_config
     private = tmp_path / "results" / "private"
     private.mkdir(parents=True, mode=0o755)
     os.chmod(private, 0o755)
-    (private / "old.txt").write_text("x")
-    os.chmod(private / "old.txt", 0o644)
+    (private / "pseudonym.key").write_text("an-older-runs-throwaway-key-0123456789\n")
+    os.chmod(private / "pseudonym.key", 0o644)
     path, cfg = run_clinical_and_read_genotypes(tmp_path, tiny, monkeypatch)
     full = load_config(path)
-    assert os.path.exists(private / "pseudonym.key") and os.path.isdir(private / "linkage" / "_delta_log")
+    assert privacy.load_key(full) == b"an-older-runs-throwaway-key-0123456789"     # kept, not replaced
+    assert os.path.isdir(private / "linkage" / "_delta_log")
     pid = open_lake(cfg["lake"]).read("participants")["participant_id"].iloc[0]
     privacy.register_withdrawals(full, {pid}, "run-test")          # a real withdrawals commit
     assert os.path.isdir(private / "withdrawals" / "_delta_log")
     assert assert_owner_only(str(private)) >= 6
+    # a file of the user's in the folder is left as it is (the folder itself is 0700)
+    (private / "notes.txt").write_text("x")
+    os.chmod(private / "notes.txt", 0o640)
+    privacy.update_linkage(full, pd.DataFrame({"source_kind": ["sample_id"], "source_id": ["NEW1"],
+                                               "participant_id": ["PNEW1"]}))
+    assert mode(private / "notes.txt") == 0o640 and mode(private) == 0o700
     assert mode(private / "pseudonym.key") == 0o600 and mode(private / "linkage") == 0o700
 
 
