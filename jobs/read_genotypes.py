@@ -6,9 +6,9 @@ same preparation as the genotype job: BCF / plain gzip converted, contigs recode
 ``<results>/work/genotype_arrays/<I>/`` (``.npy`` files, the variants as Parquet, a JSON of the
 samples and counts). The samples are saved as pseudonyms (the same keyed hash as everywhere,
 with a check value of the key, so arrays saved under another key are read again): no source
-sample ID leaves the private folder, where converted VCF copies are kept too. The genotype job then combines the files' arrays in the config's order,
-so Snakemake reads the files in parallel (locally two at a time, on a cluster each on its own
-node) and the QC job never parses a VCF.
+sample ID leaves the private folder, where converted VCF copies are kept too. The genotype job
+then combines the files' arrays in the config's order, so Snakemake reads the files in parallel
+(locally two at a time, on a cluster each on its own node) and the QC job never parses a VCF.
 """
 from __future__ import annotations
 

@@ -178,8 +178,9 @@ def test_reports_are_owner_only(tmp_path, monkeypatch):
 
 def test_no_source_identifier_outside_the_private_folder(tiny, tmp_path, monkeypatch):
     """After the phenotype job and both read_genotypes jobs, no file under results/ but the
-    private folder holds a VCF sample ID or FHIR patient ID (and none a patient's name or street); the saved genotype arrays name
-    their samples by pseudonym, and the genotype job's read path gives the same pseudonyms."""
+    private folder holds a VCF sample ID or FHIR patient ID (and none a patient's name or street);
+    the saved genotype arrays name their samples by pseudonym, and the genotype job's read path
+    gives the same pseudonyms."""
     from genomics.vcf_inputs import prepare_vcfs
     from jobs import privacy
     from jobs.config import load_config
