@@ -5,6 +5,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import jsonschema
@@ -41,6 +42,7 @@ def validate_config(config: dict, source: str = "config") -> dict:
     """Validate a config dict, fill schema defaults, check cross-field rules; return a copy."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     config = copy.deepcopy(config)
+    refuse_inline_secrets(config, source)       # before the schema, whose messages quote values
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.path))
     if errors:
         lines = [f"  - {'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors]
@@ -120,6 +122,35 @@ def _check_measure_names(config: dict, source: str) -> None:
         if name not in known:
             raise ConfigError(f"{source}: {key}: measure name {name!r} is not in the code book {path}; "
                               f"known names: {', '.join(known) or 'none'}")
+
+
+_SECRET_WORDS = re.compile(r"key|secret|pass|token|credential", re.I)
+_URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]*@")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PRIVACY_KEYS = {"key_env", "key_file", "private_dir"}
+
+
+def refuse_inline_secrets(config: dict, source: str) -> None:
+    """Secrets come only from the environment or files: refuse a config that holds one inline
+    (a key under ``privacy``, a password or token under ``mlflow``, credentials in a
+    ``user:password@`` URI), naming the setting, never its value."""
+    privacy = config.get("privacy") or {}
+    mlflow = config.get("mlflow") or {}
+    for k in (privacy if isinstance(privacy, dict) else {}):
+        if k not in _PRIVACY_KEYS and _SECRET_WORDS.search(str(k)):
+            raise ConfigError(f"{source}: privacy/{k}: the pseudonymisation key must not be in the config; "
+                              f"put it in the environment variable named by privacy/key_env (default "
+                              f"GENOLAKE_PSEUDONYM_KEY) or in a file named by privacy/key_file")
+    env = privacy.get("key_env") if isinstance(privacy, dict) else None
+    if isinstance(env, str) and not _ENV_NAME.match(env):
+        raise ConfigError(f"{source}: privacy/key_env must name an environment variable (letters, digits "
+                          f"and _, not starting with a digit), not hold the key itself; put the key in that "
+                          f"variable or in a file named by privacy/key_file")
+    for k, v in (mlflow.items() if isinstance(mlflow, dict) else ()):
+        if _SECRET_WORDS.search(str(k)) or (isinstance(v, str) and _URL_PASSWORD.match(v)):
+            raise ConfigError(f"{source}: mlflow/{k} holds a credential; tracking-server credentials come "
+                              f"from the environment: MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
+                              f"(or MLFLOW_TRACKING_TOKEN), with a tracking_uri without user:password@")
 
 
 # Characters delta-rs cannot take in a local table path (it panics: "Invalid object store url").

@@ -53,8 +53,11 @@ def run_genotype_qc(ctx, args):
     ref_genome = cfg["reference_genome"]
     # BCF and plain-gzip inputs become bgzipped VCFs (kept between runs); contigs are renamed
     # to the reference's convention as they are read.
-    work = os.path.join(cfg["results"], "work", "vcf_inputs")
-    prep = prepare_vcfs(cfg["vcfs"], work, ref_genome)
+    from jobs import privacy
+    work = privacy.vcf_work_dir(cfg)        # converted copies hold source sample IDs
+    privacy.make_private_dir(cfg)
+    with privacy.owner_only():
+        prep = prepare_vcfs(cfg["vcfs"], work, ref_genome)
     ctx.log(prep.summary())
     for w in prep.warnings:
         ctx.log(f"WARNING: {w}")
@@ -68,9 +71,12 @@ def run_genotype_qc(ctx, args):
     hl = start_hail(cfg, ctx.job)   # before anything asks Hail for its reference genomes
 
     # each input was read into arrays by its own job (jobs.read_genotypes, scattered by Snakemake)
-    from jobs.read_genotypes import load_arrays
-    ga = load_arrays(cfg, lambda i: read_genotypes(prepare_vcfs([cfg["vcfs"][i]], work, ref_genome),
-                                                   keep_phase=cfg["carriers"]["genotype_calls"]))
+    # (their samples are pseudonyms: the same keyed hash as the phenotype sources)
+    from jobs.read_genotypes import key_check, load_arrays, pseudonymised
+    pseudo = privacy.pseudonymiser(cfg, ctx.log)
+    ga = load_arrays(cfg, lambda i: pseudonymised(read_genotypes(prepare_vcfs([cfg["vcfs"][i]], work, ref_genome),
+                                                                 keep_phase=cfg["carriers"]["genotype_calls"]),
+                                                  pseudo), key_check=key_check(pseudo))
     loci = _Loci(ga.variants, ref_genome)
     c = ga.counts
     n_invalid = int((~loci.valid).sum())
@@ -89,19 +95,17 @@ def run_genotype_qc(ctx, args):
         ctx.log(f"WARNING: {n_dup} row(s) repeat an earlier (contig, position, ref, alt) after contig "
                 "renaming; the first (in config file order) is kept")
         ga, loci = _take_rows(ga, ~dup), _Loci(ga.variants[~dup].reset_index(drop=True), ref_genome)
-    # sample IDs become pseudonyms (the same keyed hash as the phenotype sources); withdrawn
-    # participants are left out of everything this job writes
-    import dataclasses
-    from jobs import privacy
-    pseudo = privacy.pseudonymiser(cfg, ctx.log)
-    pids = pseudo.many(ga.samples)
+    # withdrawn participants are left out of everything this job writes
+    pids = list(ga.samples)
     check_linkage(ctx, pids, participants)
     gone = np.isin(pids, list(privacy.withdrawn(cfg)))
-    # the genotyped sample IDs' linkage rows (the phenotype ingest never reads the VCFs)
+    # the genotyped sample IDs' linkage rows (the phenotype ingest never reads the VCFs); the
+    # source IDs are read again from the VCF headers
+    from genomics.vcf_checks import read_header
+    source_of = {pseudo(s_): s_ for path in cfg["vcfs"] for s_ in read_header(path).samples}
     privacy.update_linkage(cfg, pd.DataFrame({"source_kind": "sample_id",
-                                              "source_id": [s for s, g in zip(ga.samples, gone) if not g],
+                                              "source_id": [source_of[p] for p, g in zip(pids, gone) if not g],
                                               "participant_id": [p for p, g in zip(pids, gone) if not g]}))
-    ga = dataclasses.replace(ga, samples=pids)
     if gone.any():
         ga = _take_cols(ga, ~gone)
         ctx.log(f"{int(gone.sum())} withdrawn participant(s) left out")

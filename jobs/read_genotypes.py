@@ -4,12 +4,15 @@
 same preparation as the genotype job: BCF / plain gzip converted, contigs recoded) with
 ``genomics.genotype_arrays.read_vcfs`` and saves the arrays under
 ``<results>/work/genotype_arrays/<I>/`` (``.npy`` files, the variants as Parquet, a JSON of the
-samples and counts). The genotype job then combines the files' arrays in the config's order,
-so Snakemake reads the files in parallel (locally two at a time, on a cluster each on its own
-node) and the QC job never parses a VCF.
+samples and counts). The samples are saved as pseudonyms (the same keyed hash as everywhere,
+with a check value of the key, so arrays saved under another key are read again): no source
+sample ID leaves the private folder, where converted VCF copies are kept too. The genotype job
+then combines the files' arrays in the config's order, so Snakemake reads the files in parallel
+(locally two at a time, on a cluster each on its own node) and the QC job never parses a VCF.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -34,17 +37,21 @@ def arrays_dir(config: dict, index: int) -> str:
 
 def run(ctx, args):
     from genomics.vcf_inputs import prepare_vcfs
+    from jobs import privacy
     from jobs.genotypes import read_genotypes
     cfg = ctx.config
     if not 0 <= args.vcf_index < len(cfg["vcfs"]):
         raise ValueError(f"--vcf-index {args.vcf_index}: the config lists {len(cfg['vcfs'])} VCFs")
     vcf = cfg["vcfs"][args.vcf_index]
     ctx.input_file(vcf)
-    prep = prepare_vcfs([vcf], os.path.join(cfg["results"], "work", "vcf_inputs"), cfg["reference_genome"])
+    pseudo = privacy.pseudonymiser(cfg, ctx.log)
+    privacy.make_private_dir(cfg)
+    with privacy.owner_only():
+        prep = prepare_vcfs([vcf], privacy.vcf_work_dir(cfg), cfg["reference_genome"])
     for w in prep.warnings:
         ctx.log(f"WARNING: {w}")
     ctx.log(f"reference build: {prep.build_check}")
-    ga = read_genotypes(prep, keep_phase=cfg["carriers"]["genotype_calls"])
+    ga = pseudonymised(read_genotypes(prep, keep_phase=cfg["carriers"]["genotype_calls"]), pseudo)
     if ga.gt.shape[0] == 0:
         c = ga.counts
         ctx.log(f"WARNING: input {args.vcf_index} leaves no usable rows ({c.n_records} records: "
@@ -60,7 +67,8 @@ def run(ctx, args):
             np.save(os.path.join(tmp, f"{name}.npy"), value)
     ga.variants.to_parquet(os.path.join(tmp, "variants.parquet"))
     with open(os.path.join(tmp, "meta.json"), "w") as fh:
-        json.dump({"samples": list(ga.samples), "counts": ga.counts.as_dict(), "source": vcf,
+        json.dump({"samples": list(ga.samples), "key_check": key_check(pseudo),
+                   "counts": ga.counts.as_dict(), "source": vcf,
                    "stat": _stat(vcf), "keep_phase": bool(cfg["carriers"]["genotype_calls"])}, fh)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)                       # all or nothing
@@ -70,16 +78,29 @@ def run(ctx, args):
                            "n_input_warnings": len(prep.warnings)}
 
 
+def pseudonymised(ga, pseudo):
+    """``ga`` with its sample IDs replaced by their pseudonyms."""
+    return dataclasses.replace(ga, samples=pseudo.many(ga.samples))
+
+
+def key_check(pseudo) -> str:
+    """A check value of the pseudonymisation key (its pseudonym of a fixed text): arrays saved
+    under another key are not reused. It does not reveal the key."""
+    return pseudo("genolake:key-check")
+
+
 def _stat(path: str) -> list:
     st = os.stat(path)
     return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
 
 
-def load_arrays(config: dict, read_one):
-    """Every input file's arrays, combined in the config's order (files with disjoint sample
-    sets merged by variant, ``concat_arrays``): the saved ones where they were
-    read from the same file (path, size, modification time) with the same settings, else
-    ``read_one(index)`` reads the file now (so the genotype job also runs on its own)."""
+def load_arrays(config: dict, read_one, key_check: str | None = None):
+    """Every input file's arrays, combined in the config's order (files with disjoint
+    sample sets merged by variant, ``concat_arrays``): the saved ones where they were
+    read from the same file (path, size, modification time) with the same settings (and, given
+    ``key_check``, under the same key: their samples are pseudonyms), else ``read_one(index)``
+    reads the file now (so the genotype job also runs on its own; it must return samples named
+    as the saved ones are, i.e. pseudonyms when ``key_check`` is given)."""
     import pandas as pd
     from genomics.genotype_arrays import GenotypeArrays, ReadCounts, concat_arrays
     parts = []
@@ -90,7 +111,8 @@ def load_arrays(config: dict, read_one):
             with open(os.path.join(d, "meta.json")) as fh:
                 meta = json.load(fh)
         if (meta is None or meta.get("source") != vcf or meta.get("stat") != _stat(vcf)
-                or meta.get("keep_phase") != bool(config["carriers"]["genotype_calls"])):
+                or meta.get("keep_phase") != bool(config["carriers"]["genotype_calls"])
+                or meta.get("key_check") != key_check):
             parts.append(read_one(i))
             continue
         loaded = {name: np.load(os.path.join(d, f"{name}.npy")) if os.path.exists(os.path.join(d, f"{name}.npy"))

@@ -1,5 +1,6 @@
 """Report job: one HTML and one JSON report per participant who consented to individual
-feedback, from ``risk_predictions``; stale reports (people no longer consented) are removed."""
+feedback, from ``risk_predictions``; stale reports (people no longer consented) are removed.
+Reports are personal: the folder is 0700 and every report file 0600."""
 from __future__ import annotations
 
 import json
@@ -25,8 +26,25 @@ def consented(cohort: pd.DataFrame, column: str | None) -> pd.Series:
     return cohort[column].astype("string").str.strip().str.lower().isin(YES).fillna(False)
 
 
+def _write_atomic(path: str, text: str) -> None:
+    """Write ``path`` whole (via a temporary file), owner-only (0600)."""
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)              # a leftover .tmp keeps its old mode otherwise
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def make_reports_dir(path: str) -> str:
+    """The reports folder, owner-only (0700, also when an older run left it 0755)."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
 def run(ctx, args):
-    from jobs.atomic import fresh_dir, replace_dir, write_text
+    from jobs.atomic import fresh_dir, replace_dir
     from models.reports import build_report, render_report_html, safe_filename
     from models.risk import percentile_of, risk_categories
     cfg = ctx.config
@@ -61,8 +79,8 @@ def run(ctx, args):
 
     # all or nothing: the reports are written into a fresh folder that replaces the old one at
     # the end, so a killed job never leaves old and new reports mixed
-    final_dir = ctx.result_path("reports", "x")[:-2]
-    out_dir = fresh_dir(final_dir)
+    final_dir = make_reports_dir(os.path.join(ctx.results, "reports"))
+    out_dir = make_reports_dir(fresh_dir(final_dir))
     old_stems = {os.path.splitext(f)[0] for f in os.listdir(final_dir) if f.endswith((".json", ".html"))}
     written = set()
     for pid, d in allp.groupby("participant_id"):
@@ -75,8 +93,8 @@ def run(ctx, args):
         report = build_report({"participant_id": pid, "traits": traits, "data_versions": versions,
                                "run_id": ctx.run_id, "generated_at": generated_at})
         stem = safe_filename(pid)
-        write_text(os.path.join(out_dir, f"{stem}.json"), json.dumps(report, indent=1, sort_keys=True))
-        write_text(os.path.join(out_dir, f"{stem}.html"), render_report_html(report))
+        _write_atomic(os.path.join(out_dir, f"{stem}.json"), json.dumps(report, indent=1, sort_keys=True))
+        _write_atomic(os.path.join(out_dir, f"{stem}.html"), render_report_html(report))
         written.add(stem)
     removed = len(old_stems - written) * 2
     replace_dir(out_dir, final_dir)

@@ -207,10 +207,32 @@ def check_reports(co, lake, pid, cfg, results):
 
 # ---- per-scenario checks ----------------------------------------------------------------------
 
+def check_security(co, lake, pid, cfg, results, names=frozenset()):
+    """issue 12: the private folder and the reports are owner-only (0700 folders, 0600 files); no
+    file under results/ but the private folder holds a source sample ID (lake, work arrays, QC
+    .fam and MatrixTable, GWAS, MLflow store, logs) or one of ``names``; the logs and the MLflow
+    store hold no pseudonym either; the key (given in a file) is in no other file."""
+    from tests.test_security import assert_owner_only, files_holding, source_identifiers
+    private = os.path.join(results, "private")
+    assert assert_owner_only(private) >= 3           # the linkage table: data + log files
+    if os.path.isdir(os.path.join(results, "reports")):
+        assert assert_owner_only(os.path.join(results, "reports")) > 0
+    key_file = os.path.join(results, "scenario.key")
+    ids = set(co.samples) | source_identifiers(private)
+    assert files_holding(results, ids | set(names), skip=(private, key_file)) == {}
+    for store in ("logs", "mlflow"):
+        if os.path.isdir(os.path.join(results, store)):
+            assert files_holding(os.path.join(results, store), set(pid.values())) == {}, store
+    key = open(key_file).read().strip()
+    assert files_holding(results, {key}, skip=(key_file,)) == {}
+
+
 def check_full_run(co, lake, pid, cfg, results):
-    """chrx_males_haploid: reports, trait summary rows, and the linear GWAS = plink2 --glm on
-    the QC .bed with the GWAS samples and covariates (autosomes)."""
+    """chrx_males_haploid: reports, trait summary rows, the security checks, and the linear
+    GWAS = plink2 --glm on the QC .bed with the GWAS samples and covariates (autosomes)."""
     check_reports(co, lake, pid, cfg, results)
+    check_security(co, lake, pid, cfg, results)
+    assert len(os.listdir(os.path.join(results, "mlflow"))) > 0 and len(os.listdir(os.path.join(results, "logs"))) > 5
     ts = pd.read_csv(os.path.join(results, "phenotypes", "trait_summary.tsv"), sep="\t").set_index("trait")
     assert list(ts.index) == ["ldl_c", "cad"] and ts.loc["ldl_c", "n"] == co.options.n
     summary = open(os.path.join(results, "summary.txt")).read()
@@ -341,6 +363,8 @@ def check_fhir_traits(co, lake, pid, cfg, results):
     truth = co.people.assign(participant_id=co.people["sample_id"].map(pid)).set_index("participant_id")
     m = truth.join(tr, rsuffix="_derived").dropna(subset=["ldl_c_derived"])
     assert len(m) > 0.8 * co.options.n and np.corrcoef(m["ldl_c"], m["ldl_c_derived"].astype(float))[0, 1] > 0.95
+    from tests.test_security import patient_details
+    check_security(co, lake, pid, cfg, results, names=patient_details(co.fhir_dir))
 
 
 def check_no_consent(co, lake, pid, cfg, results):
