@@ -207,8 +207,9 @@ def test_no_source_identifier_outside_the_private_folder(tiny, tmp_path, monkeyp
     assert saved.samples == again.samples == pseudo.many(tiny.samples)
     assert (saved.gt == again.gt).all() and saved.gt.shape == (160, 40)
     # arrays saved under another key are read again, not reused
-    other = privacy.pseudonymiser({**full, "privacy": {**full["privacy"], "key_env": "NO_SUCH_VAR_X",
-                                                       "key_file": str(tmp_path / "other.key")}})
+    from phenotypes.pseudonyms import Pseudonymiser     # (the lake itself refuses another key)
+    other = Pseudonymiser(privacy.load_key({**full, "privacy": {**full["privacy"], "key_env": "NO_SUCH_VAR_X",
+                                                                "key_file": str(tmp_path / "other.key")}}))
     reread = []
     load_arrays(full, lambda i: reread.append(i) or read_one(i), key_check=key_check(other))
     assert reread == [0, 1]
