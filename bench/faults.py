@@ -37,7 +37,21 @@ import yaml  # noqa: E402
 CHAIN = ["genotypes", "cohort", "gwas_chunk", "gwas", "prs", "risk", "reports", "summary"]
 # columns whose values differ between two correct runs (ids of the run, not results)
 RUN_SPECIFIC = {"run_id", "mlflow_run_id", "model_version", "workflow_run_id", "started_at", "finished_at"}
-REPORT_RUN_SPECIFIC = re.compile(r'"(run_id|generated_at|mlflow_run_id|model_version|data_versions)": ("[^"]*"|\{[^}]*\}|\d+)')
+REPORT_RUN_SPECIFIC = [
+    (re.compile(r'"(run_id|generated_at|mlflow_run_id|model_version|data_versions)": ("[^"]*"|\{[^}]*\}|\d+)'),
+     r'"\1": "-"'),
+    (re.compile(r"\b[0-9a-f]{32}\b"), "<id>"),                                   # run ids
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+\d\d:\d\d|Z)?"), "<time>"),
+    (re.compile(r"(version|v)\s?\d+\b"), r"\1 N"),                               # registry versions
+]
+
+
+def normalise_report(text: str) -> str:
+    """A report with what differs between two correct runs (run ids, dates, registry and
+    table versions) replaced by placeholders."""
+    for pattern, repl in REPORT_RUN_SPECIFIC:
+        text = pattern.sub(repl, text)
+    return text
 
 
 def expected_rerun(job: str) -> set[str]:
@@ -112,7 +126,7 @@ def snapshot(cfg: dict) -> dict:
     if os.path.isdir(rdir):
         for f in sorted(os.listdir(rdir)):
             with open(os.path.join(rdir, f), encoding="utf-8") as fh:
-                reports[f] = REPORT_RUN_SPECIFIC.sub(r'"\1": "-"', fh.read())
+                reports[f] = normalise_report(fh.read())
     leftovers = []
     for base, _, files in os.walk(cfg["results"]):
         for f in files:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pandas as pd
 
 from jobs.runtime import base_parser, run_job
 
@@ -67,6 +68,7 @@ def run(ctx, args):
         pairs = ctx.read_table("relatedness", columns=["i", "j", "kinship"])
         pairs = pairs[pairs["kinship"].astype(float) >= min_kin]
     cohort = assemble_cohort(participants, sample_qc, pcs, s["seed"], s["test"], s["validation"], pairs)
+    check_not_empty(cohort, len(participants), int(sample_qc["qc_pass"].sum()), cfg)
     ctx.write_table("cohort", cohort)
     sizes = cohort["split"].value_counts().to_dict()
     fam_sizes = cohort["family"].value_counts()
@@ -91,6 +93,26 @@ def run(ctx, args):
     for line in summary:
         ctx.log(line)
     ctx.details.update({"n_cohort": len(cohort), "split_sizes": sizes, "traits": summary})
+
+
+def check_not_empty(cohort: pd.DataFrame, n_participants: int, n_passed: int, cfg: dict) -> None:
+    """Stop before the GWAS when the cohort is empty or a trait has nothing to analyse (no value,
+    or a binary trait without cases or without controls), naming what is missing."""
+    from genomics.errors import GenoLakeError
+    if cohort.empty:
+        raise GenoLakeError(
+            f"the cohort is empty: {n_participants} participants with their covariates and {n_passed} QC-passed "
+            f"genotyped samples, none in both: check that the VCF sample IDs are the IDs of "
+            f"{cfg['phenotypes']['path']} (column {cfg['phenotypes']['sample_id_column']!r})")
+    for t in cfg["traits"]:
+        y = pd.to_numeric(cohort[t["column"]], errors="coerce")
+        if t["type"] == "binary" and ((y == 1).sum() == 0 or (y == 0).sum() == 0):
+            raise GenoLakeError(f"trait {t['name']!r} (binary) has {int((y == 1).sum())} cases and "
+                                f"{int((y == 0).sum())} controls among the {len(cohort)} cohort participants: "
+                                "nothing to analyse; check its source column or codes")
+        if t["type"] == "quantitative" and y.notna().sum() < 2:
+            raise GenoLakeError(f"trait {t['name']!r} has {int(y.notna().sum())} values among the {len(cohort)} "
+                                "cohort participants: nothing to analyse; check its source column or measure")
 
 
 def main(argv=None) -> int:

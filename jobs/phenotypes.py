@@ -64,6 +64,7 @@ def _table_source(ctx, cfg, pseudo, withdrawn_before):
     ctx.log(f"{os.path.basename(path)}: {raw.describe()}")
     res = validate_phenotype_table(raw, path, pc["sample_id_column"], pc["sex_column"], pc["sex_coding"],
                                    pc.get("columns", {}), missing_values=pc["missing_values"])
+    check_table_usable(res, raw, path, pc)
     ctx.details["set_aside"] = {"repeated_sample_id": {
         "rows": res.n_duplicate_rows, "reason": "the sample ID is on more than one row of the phenotype "
                                                 "table; all its rows are quarantined ('duplicate sample ID')"}}
@@ -85,6 +86,31 @@ def _table_source(ctx, cfg, pseudo, withdrawn_before):
     q["record_id"] = [f"line {x}" for x in q["line"]]
     counts = {**res.counts, "accepted": int(len(acc)), "withdrawn": int(w.sum())}
     return acc, q, counts, links
+
+
+def check_table_usable(res, raw, path: str, pc: dict) -> None:
+    """Stop early (``InputDataError``) on a table with no rows, or one where every row is
+    quarantined on the same field: a coding or column mismatch, not bad rows. The message names
+    the field, what the file holds (for the sex column, its distinct codes) and what the config
+    expects."""
+    from genomics.errors import InputDataError
+    if res.n_read == 0:
+        raise InputDataError(path, "the table has a header but no rows")
+    q = res.quarantine
+    if len(res.accepted) or q.empty:
+        return
+    field, n = q["field"].value_counts().index[0], int(q["field"].value_counts().iloc[0])
+    if n < res.n_read:
+        return
+    reason = q.loc[q["field"] == field, "reason"].value_counts().index[0]
+    held = ""
+    if field == pc["sex_column"]:
+        frame = getattr(raw, "frame", raw)
+        codes = sorted({str(x).strip() for x in frame[field]} if field in frame else set())[:6]
+        held = f"; the file holds {', '.join(repr(c) for c in codes)} and the config expects " \
+               f"sex_coding {pc['sex_coding']}"
+    raise InputDataError(path, f"every row ({res.n_read}) is quarantined on this field ({reason}){held}: "
+                               "check the column and its coding in the config", field=field)
 
 
 def run(ctx, args):

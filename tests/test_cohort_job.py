@@ -41,3 +41,23 @@ def test_cohort_job_keeps_each_family_in_one_split(tmp_path):
     runs = open_lake(cfg["lake"]).read("runs")
     d = json.loads(runs[runs["job"] == "cohort"].iloc[-1]["details"])
     assert d["split_families"]["n_families"] == 20 and d["split_families"]["n_people_in_families"] == 60
+
+
+def test_an_empty_cohort_or_trait_stops_before_the_gwas():
+    """issue 12: an empty cohort, a quantitative trait without values and a binary trait without
+    cases stop the cohort job (before any GWAS chunk) with what is missing."""
+    import pandas as pd
+    import pytest
+    from genomics.errors import GenoLakeError
+    from jobs.cohort import check_not_empty
+    cfg = {"phenotypes": {"path": "p.csv", "sample_id_column": "sample_id"},
+           "traits": [{"name": "ldl_c", "type": "quantitative", "column": "ldl_c"},
+                      {"name": "cad", "type": "binary", "column": "cad"}]}
+    with pytest.raises(GenoLakeError, match="the cohort is empty: 10 participants .* 8 QC-passed"):
+        check_not_empty(pd.DataFrame(columns=["participant_id", "ldl_c", "cad"]), 10, 8, cfg)
+    ok = pd.DataFrame({"participant_id": list("abcd"), "ldl_c": [1.0, 2.0, None, 3.0], "cad": [0, 1, 0, 0]})
+    check_not_empty(ok, 4, 4, cfg)
+    with pytest.raises(GenoLakeError, match="'cad' \\(binary\\) has 0 cases and 4 controls"):
+        check_not_empty(ok.assign(cad=0), 4, 4, cfg)
+    with pytest.raises(GenoLakeError, match="'ldl_c' has 0 values"):
+        check_not_empty(ok.assign(ldl_c=None), 4, 4, cfg)

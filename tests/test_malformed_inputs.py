@@ -455,3 +455,33 @@ def corpus_counts() -> dict:
             outcome = {Err: "error", Quar: "quarantine", Read: "read"}[type(expect)]
             out[(kind, outcome)] = out.get((kind, outcome), 0) + 1
     return out
+
+
+def test_a_table_unusable_as_a_whole_stops_the_ingest_early(tmp_path):
+    """issue 12: a header-only table, and sex coded M/F where the config says 1/2, stop the
+    phenotype job (exit 3) naming the field, what the file holds and what the config expects."""
+    import pandas as pd
+    from jobs.phenotypes import check_table_usable
+    from genomics.errors import InputDataError
+    from phenotypes.table_reader import read_raw_table, validate_phenotype_table
+    pc = {"sex_column": "sex", "sex_coding": {"male": ["1"], "female": ["2"]}}
+    empty = tmp_path / "empty.csv"
+    empty.write_text("sample_id,sex,ldl_c\n")
+    raw = read_raw_table(str(empty))
+    res = validate_phenotype_table(raw, str(empty), "sample_id", "sex", pc["sex_coding"], {"ldl_c": {"type": "float"}})
+    with pytest.raises(InputDataError, match="header but no rows"):
+        check_table_usable(res, raw, str(empty), pc)
+    mf = tmp_path / "mf.csv"
+    mf.write_text("sample_id,sex,ldl_c\nA,M,3.1\nB,F,2.9\nC,M,4.0\n")
+    raw = read_raw_table(str(mf))
+    res = validate_phenotype_table(raw, str(mf), "sample_id", "sex", pc["sex_coding"], {"ldl_c": {"type": "float"}})
+    with pytest.raises(InputDataError) as e:
+        check_table_usable(res, raw, str(mf), pc)
+    msg = str(e.value)
+    assert "field 'sex'" in msg and "every row (3)" in msg and "'F', 'M'" in msg and "sex_coding" in msg
+    ok = tmp_path / "ok.csv"
+    ok.write_text("sample_id,sex,ldl_c\nA,1,3.1\nB,X,2.9\n")
+    raw = read_raw_table(str(ok))
+    res = validate_phenotype_table(raw, str(ok), "sample_id", "sex", pc["sex_coding"], {"ldl_c": {"type": "float"}})
+    check_table_usable(res, raw, str(ok), pc)          # one bad row: quarantined, no stop
+    assert len(res.accepted) == 1 and len(res.quarantine) == 1
