@@ -427,7 +427,30 @@ def check_sample_split(co, lake, pid, cfg, results):
     assert n_called.tolist() == truth[:, passed].sum(axis=1).tolist()
 
 
-CHECKS = {"chrx_males_haploid": check_full_run, "families": check_families, "few_variants": check_few_variants,
+def check_faults(results: str) -> None:
+    """Faults done for real on the finished run (bench/faults.py): a SIGKILLed reports and risk
+    job, a second config with another pseudonym key on the same lake, a read-only lake (root
+    only). After each, a plain rerun gives results equal to this run's (every Delta table both
+    ways, reports but for run ids and dates, no leftovers, no RUNNING MLflow run, no registered
+    version from a run that never succeeded) and redoes only the interrupted stage and after."""
+    from bench.faults import Workflow, snapshot, try_fault
+    wf = Workflow(os.path.join(results, "config.yaml"))
+    base = snapshot(wf.cfg)
+    assert len(base["reports"]) > 50 and not base["leftovers"]
+    for fault in ["kill:reports", "kill:risk", "two-configs-one-lake", "read-only-lake"]:
+        row = try_fault(wf, fault, base)
+        if row["survived"] == "skipped":
+            continue                     # read-only-lake without root (CI runs as root)
+        assert row["rows_lost"] == 0 and row["rows_duplicated"] == 0, row
+        assert row["stale_or_mixed"] == 0 and row["reran_only_affected"] and row["survived"] is True, row
+
+
+def check_full_run_and_faults(co, lake, pid, cfg, results):
+    check_full_run(co, lake, pid, cfg, results)
+    check_faults(results)
+
+
+CHECKS = {"chrx_males_haploid": check_full_run_and_faults, "families": check_families, "few_variants": check_few_variants,
           "no_chrx": check_no_chrx, "chrx_males_diploid": check_diploid_males, "table_traits_only": check_table_traits,
           "fhir_traits_only": check_fhir_traits, "no_consent": check_no_consent, "reingest": check_reingest,
           "contig_names_differ": check_contig_names, "sample_split": check_sample_split}
