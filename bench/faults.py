@@ -43,6 +43,7 @@ REPORT_RUN_SPECIFIC = [
     (re.compile(r"\b[0-9a-f]{32}\b"), "<id>"),                                   # run ids
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+\d\d:\d\d|Z)?"), "<time>"),
     (re.compile(r"(version|v)\s?\d+\b"), r"\1 N"),                               # registry versions
+    (re.compile(r"<tr><th>([a-z][a-z0-9_]*)</th><td>\d+</td></tr>"), r"<tr><th>\1</th><td>N</td></tr>"),  # Delta versions
 ]
 
 
