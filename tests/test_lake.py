@@ -128,3 +128,35 @@ def test_undeclared_all_null_column_is_written_as_string(tmp_path):
     lake.write("x", pd.DataFrame({"k": [1], "note": [None]}))
     lake.write("x", pd.DataFrame({"k": [2], "note": ["n"]}), mode="append")
     assert sorted(lake.read("x")["note"].dropna()) == ["n"]
+
+
+def test_a_full_disk_or_read_only_lake_names_table_path_and_cause(tmp_path):
+    """issue 12 fault 4, for real: the lake on a small tmpfs (root only). A write into a full disk
+    and into a read-only lake raises LakeWriteError naming the table, its path and the cause;
+    the table stays at its version and readable; no Rust panic escapes."""
+    import os
+    import subprocess
+    import pandas as pd
+    import pytest
+    from jobs.lake import LakeWriteError, open_lake
+    root = tmp_path / "lake"
+    root.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(root)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        lake = open_lake(str(root))
+        df = pd.DataFrame({"k": [f"r{i}" for i in range(100)], "v": range(100)})
+        v0 = lake.write("t", df)
+        subprocess.run(["dd", "if=/dev/zero", f"of={root}/filler", "bs=64k", "count=100000"], capture_output=True)
+        big = pd.DataFrame({"k": [os.urandom(16).hex() for _ in range(200_000)], "v": range(200_000)})
+        with pytest.raises(LakeWriteError, match=r"'t' at .*/lake/t: No space left on device"):
+            lake.write("t", big)
+        assert lake.version("t") == v0 and len(lake.read("t")) == 100
+        os.remove(f"{root}/filler")
+        subprocess.run(["mount", "-o", "remount,ro", str(root)], check=True)
+        with pytest.raises(LakeWriteError, match="Read-only file system"):
+            lake.merge("t", df.assign(v=1), keys=["k"])
+        assert lake.version("t") == v0 and lake.read("t")["v"].sum() == sum(range(100))
+    finally:
+        subprocess.run(["umount", str(root)], capture_output=True)

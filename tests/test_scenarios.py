@@ -429,15 +429,15 @@ def check_sample_split(co, lake, pid, cfg, results):
 
 def check_faults(results: str) -> None:
     """Faults done for real on the finished run (bench/faults.py): a SIGKILLed reports and risk
-    job, a second config with another pseudonym key on the same lake, a read-only lake (root
-    only). After each, a plain rerun gives results equal to this run's (every Delta table both
+    job, a second config with another pseudonym key on the same lake (the full disk and the
+    read-only lake: tests/test_lake.py, and all of them in bench/faults.py). After each, a plain rerun gives results equal to this run's (every Delta table both
     ways, reports but for run ids and dates, no leftovers, no RUNNING MLflow run, no registered
     version from a run that never succeeded) and redoes only the interrupted stage and after."""
     from bench.faults import Workflow, snapshot, try_fault
     wf = Workflow(os.path.join(results, "config.yaml"))
     base = snapshot(wf.cfg)
     assert len(base["reports"]) > 50 and not base["leftovers"]
-    for fault in ["kill:reports", "kill:risk", "two-configs-one-lake", "read-only-lake"]:
+    for fault in ["kill:reports", "kill:risk", "two-configs-one-lake"]:   # the rest: bench/faults.py
         row = try_fault(wf, fault, base)
         if row["survived"] == "skipped":
             continue                     # read-only-lake without root (CI runs as root)
