@@ -14,7 +14,9 @@ cold (the block's files dropped from the page cache with ``posix_fadvise``) and 
 to read a block for a 10 % sample subset, and what a withdrawal costs: with a sample mask in a
 manifest it is one small JSON rewrite for every layout (reads drop the column); the compaction
 that removes the sample for good rewrites every block (timed). Each layout's read-back is
-checked against the matrix, and ``plink2 --freq counts`` on the first .bed and .pgen block must
+checked against the matrix. A fourth row, ``pgen_store``, times the chosen layout as built
+(``jobs.genotype_store``: manifest, sha256 check of a block's files on first read, Parquet
+variants). ``plink2 --freq counts`` on the first .bed and .pgen block must
 give numpy's ALT allele counts. Writes ``bench/out/genotype_store_layout.tsv`` and prints it.
 
     python bench/genotype_store_layout.py [--samples 5000 --variants 100000 --block 10000]
@@ -224,6 +226,45 @@ def measure_layout(layout, gt, variants, blocks, rng, tmp):
     return row
 
 
+def measure_store(gt, variants, samples, block, rng, tmp):
+    """The row of the chosen layout as built: ``jobs.genotype_store`` (write_store, BlockSource
+    with every block file checked against the manifest's sha256 on first read, withdraw_samples,
+    compact_store)."""
+    from genomics.genotype_arrays import GenotypeArrays, ReadCounts
+    from jobs import genotype_store as gs
+    ga = GenotypeArrays(samples=samples, variants=variants, gt=gt, haploid_rows=np.zeros(0, np.int64),
+                        haploid=np.zeros((0, len(samples)), bool), counts=ReadCounts())
+    lake = os.path.join(tmp, "lake")
+    t_write, path = _timed(lambda: gs.write_store(ga, lake, "bench", target_variants=block))
+    src = gs.BlockSource(path)
+    k = int(rng.integers(src.n_blocks))
+    a, b = src.blocks.loc[k, ["start", "stop"]]
+    _drop_cache([os.path.join(path, f) for f in src.manifest["blocks"][k]["files"].values()])
+    t_cold, (_, g, _) = _timed(lambda: src.read_block(k))           # includes the sha256 check
+    if not np.array_equal(g, gt[a:b]):
+        raise AssertionError(f"pgen_store: block {k} read back differs from the matrix")
+    t_warm, _ = _timed(lambda: gs.BlockSource(path).read_block(k), repeat=3)   # a fresh source: checked again
+    cols = np.sort(rng.choice(len(samples), len(samples) // 10, replace=False))
+    t_sub, (_, g, _) = _timed(lambda: src.read_block(k, cols), repeat=3)
+    if not np.array_equal(g, gt[a:b][:, cols]):
+        raise AssertionError(f"pgen_store: subset read of block {k} differs from the matrix")
+    files = src.manifest["blocks"][0]["files"]
+    out = os.path.join(tmp, "store_b0")
+    subprocess.run(["plink2", "--pgen", os.path.join(path, files["pgen"]), "--pvar", os.path.join(path, files["pvar"]),
+                    "--psam", os.path.join(path, gs.SAMPLES), "--freq", "counts", "--out", out, "--threads", "1"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    c, d = src.blocks.loc[0, ["start", "stop"]]
+    plink2_ok = bool(np.array_equal(pd.read_csv(out + ".acount", sep="\t")["ALT_CTS"].to_numpy(),
+                                    np.where(gt[c:d] >= 0, gt[c:d], 0).sum(1)))
+    t_mask, _ = _timed(lambda: gs.withdraw_samples(path, [samples[0]]))
+    t_compact, _ = _timed(lambda: gs.compact_store(path))
+    row = {"layout": "pgen_store", "n_blocks": src.n_blocks, "write_s": t_write, "bytes_on_disk": _du(path),
+           "read_block_cold_s": t_cold, "read_block_warm_s": t_warm, "read_block_10pct_samples_s": t_sub,
+           "withdraw_mask_s": t_mask, "withdraw_compact_rewrite_s": t_compact, "plink2_ok": plink2_ok}
+    shutil.rmtree(lake, ignore_errors=True)
+    return row
+
+
 def _write_one(layout, k, g, v):
     """Write ``g`` (one block) as block ``k`` of ``layout``."""
     if isinstance(layout, DeltaLayout):
@@ -281,7 +322,10 @@ def main(argv=None) -> int:
         for lay in layouts:
             rows.append(measure_layout(lay, gt, variants, blocks, rng, tmp))
             print(f"{lay.name}: done", flush=True)
+        rows.append(measure_store(gt, variants, samples, args.block, rng, tmp))
+        print("pgen_store: done", flush=True)
         ok = check_plink2(layouts[0], layouts[1], gt, blocks)
+        ok["pgen_store"] = rows[-1].pop("plink2_ok")
         for r in rows:
             r["plink2_freq_matches_numpy"] = ok.get(r["layout"], "n/a (not a PLINK file)")
         table = pd.DataFrame(rows)

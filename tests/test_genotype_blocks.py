@@ -64,6 +64,21 @@ def test_plan_cuts_each_contig_run_into_blocks_no_larger_than_target():
         plan_blocks(make_arrays().variants, 0)
 
 
+@pytest.mark.parametrize("target", [1, 3, 10, 1000])
+def test_plan_covers_every_row_once_within_one_contig(target):
+    rng = np.random.default_rng(target)
+    runs = rng.integers(1, 40, size=6)
+    contig = np.repeat(["c1", "c2", "c3", "c1", "c4", "c5"], runs)   # c1 twice: two runs
+    plan = plan_blocks(pd.DataFrame({"contig": contig, "position": np.arange(len(contig))}), target)
+    assert plan["start"].iloc[0] == 0 and plan["stop"].iloc[-1] == len(contig)
+    assert (plan["start"].to_numpy()[1:] == plan["stop"].to_numpy()[:-1]).all()
+    assert (plan["n_variants"] <= target).all() and (plan["n_variants"] >= 1).all()
+    for b in plan.itertuples():
+        assert set(contig[b.start:b.stop]) == {b.contig}
+    # as few blocks as the target allows in each run
+    assert len(plan) == sum(-(-int(r) // target) for r in runs)
+
+
 def test_round_trip_equals_the_arrays(store):
     ga, path = store
     src = gs.BlockSource(path)
