@@ -189,7 +189,9 @@ class BlockSource:
     """Reads the blocks of a genotype store (``write_store``) from its path alone.
 
     ``samples``: the samples a read returns (withdrawn ones left out), in store order;
-    ``blocks``: the block plan (``genotype_blocks.plan_blocks``'s columns); ``n_blocks``."""
+    ``blocks``: the block plan (``genotype_blocks.plan_blocks``'s columns); ``n_blocks``. The
+    manifest is read once, when the source is opened: a withdrawal made later is seen by the
+    sources opened after it (one per job or task)."""
 
     def __init__(self, path: str, *, verify: bool = True):
         self.path = path
