@@ -168,3 +168,23 @@ def test_a_checksum_mismatch_is_refused_naming_the_file(store):
 def test_a_store_without_manifest_is_refused(tmp_path):
     with pytest.raises(InputDataError, match="manifest"):
         gs.BlockSource(str(tmp_path))
+
+
+def test_round_trip_of_read_vcfs_arrays(tmp_path):
+    """The arrays of a real VCF read (split multi-allelic rows, half-calls, mixed haploid and
+    diploid chrX calls, chr1 again after chrX) come back call for call, ploidy included."""
+    from genomics.genotype_arrays import read_vcfs
+    from tests.test_genotype_arrays import RECORDS, S5, write_vcf
+    ga = read_vcfs([write_vcf(tmp_path / "a", S5, RECORDS)])
+    path = gs.write_store(ga, str(tmp_path / "lake"), "raw", target_variants=2)
+    src = gs.BlockSource(path)
+    assert src.blocks["contig"].tolist() == ["chr1", "chr1", "chr1", "chrX", "chr1"]
+    parts = [src.read_block(k) for k in range(src.n_blocks)]
+    assert np.array_equal(np.concatenate([p[1] for p in parts]), ga.gt)
+    hap = np.concatenate([np.zeros(p[1].shape, bool) if p[2] is None else p[2] for p in parts])
+    assert np.array_equal(hap, dense_haploid(ga))
+    # chrX 400: S1 '0' and S2 '1' haploid, S5 '1|1' diploid (2 copies); chrX 500: S2 and S4 '1' haploid
+    x = np.flatnonzero(ga.variants["contig"].astype(str) == "chrX")
+    g = np.concatenate([p[1] for p in parts])[x]
+    assert g.tolist() == [[0, 1, 1, -1, 2], [0, 1, -1, 1, 0]]
+    assert hap[x].tolist() == [[True, True, False, False, False], [True, True, False, True, True]]
