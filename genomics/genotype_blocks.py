@@ -62,7 +62,8 @@ def encode_hardcalls(gt: np.ndarray, haploid: np.ndarray | None = None) -> np.nd
     bad = (gt < -1) | (gt > 2)
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise ValueError(f"encode_hardcalls: ALT-allele counts must be -1, 0, 1 or 2; row {r}, column {c} is {gt[r, c]}")
+        raise ValueError(f"encode_hardcalls: ALT-allele counts must be -1, 0, 1 or 2; "
+                         f"row {r}, column {c} is {gt[r, c]}")
     out = np.where(gt < 0, np.int8(PGEN_MISSING), gt).astype(np.int8, copy=False)
     if haploid is not None:
         if haploid.shape != gt.shape:

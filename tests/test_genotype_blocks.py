@@ -188,3 +188,14 @@ def test_round_trip_of_read_vcfs_arrays(tmp_path):
     g = np.concatenate([p[1] for p in parts])[x]
     assert g.tolist() == [[0, 1, 1, -1, 2], [0, 1, -1, 1, 0]]
     assert hap[x].tolist() == [[True, True, False, False, False], [True, True, False, True, True]]
+
+
+def test_encode_refuses_a_count_outside_0_to_2():
+    from genomics.genotype_blocks import decode_hardcalls, encode_hardcalls
+    g = np.array([[0, 1, 2, -1]], np.int8)
+    hap = np.array([[True, True, False, False]])
+    raw = encode_hardcalls(g, hap)
+    assert raw.tolist() == [[0, 2, 2, -9]]                  # PLINK 2: haploid ALT as 1/1, missing -9
+    assert decode_hardcalls(raw, hap).tolist() == g.tolist()
+    with pytest.raises(ValueError, match="row 0, column 1 is 3"):
+        encode_hardcalls(np.array([[0, 3]], np.int8))
