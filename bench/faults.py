@@ -183,21 +183,41 @@ def compare(base: dict, now: dict) -> dict:
 
 # -- the faults ----------------------------------------------------------------------------
 
-def kill_job(wf: Workflow, job: str, fraction: float = 0.6) -> dict:
-    """Force ``job`` to run, SIGKILL it part-way; the workflow fails."""
-    delay = max(0.5, fraction * stage_seconds(wf.results, job))
-    p = wf.start("--forcerun", job)
-    pid = job_pid(job)
-    time.sleep(delay)
-    killed = False
-    if pid is not None:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            killed = True
-        except ProcessLookupError:
-            pass
-    p.communicate(timeout=3600)
-    return {"killed": killed, "at_s": round(delay, 1), "expect": expected_rerun(job)}
+def _reports_half_written(results: str) -> bool:
+    d = os.path.join(results, "reports.new")
+    return os.path.isdir(d) and len(os.listdir(d)) >= 20
+
+
+# jobs killed at a write rather than at a share of their time
+KILL_WHEN = {"reports": _reports_half_written}
+
+
+def kill_job(wf: Workflow, job: str, fractions=(0.6, 0.3, 0.1)) -> dict:
+    """Force ``job`` to run, SIGKILL it part-way; the workflow fails. A job that finished before
+    the kill (short jobs on a busy machine) is tried again, killed earlier."""
+    seconds = stage_seconds(wf.results, job)
+    for tries, fraction in enumerate(fractions, start=1):
+        delay = max(0.2, fraction * seconds)
+        p = wf.start("--forcerun", job)
+        pid = job_pid(job)
+        when = KILL_WHEN.get(job)
+        if when is None:
+            time.sleep(delay)
+        else:                    # at a write: wait (up to 3x the job's time) for it to be under way
+            t0 = time.time()
+            while not when(wf.results) and time.time() - t0 < 3 * seconds and p.poll() is None:
+                time.sleep(0.02)
+        killed = False
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+            except ProcessLookupError:
+                pass
+        p.communicate(timeout=3600)
+        if killed and p.returncode != 0:
+            break
+    return {"killed": killed, "at_s": round(delay, 1), "tries": tries, "expect": expected_rerun(job)}
 
 
 def kill_workflow(wf: Workflow, job: str = "genotypes", fraction: float = 0.6) -> dict:
@@ -318,10 +338,10 @@ def try_fault(wf: Workflow, name: str, base: dict) -> dict:
     rc, ran, out = wf.run()
     now = snapshot(wf.cfg)
     diff = compare(base, now)
-    checks = {k: v for k, v in info.items() if k not in ("expect", "at_s")}
+    checks = {k: v for k, v in info.items() if k not in ("expect", "at_s", "tries")}
     survived = rc == 0 and all(bool(v) for v in checks.values()) and not (
         diff["rows_lost"] or diff["rows_duplicated"] or diff["stale_or_mixed"])
-    return {"fault": name, "runs_tried": 1, "survived": bool(survived), **{k: diff[k] for k in
+    return {"fault": name, "runs_tried": info.get("tries", 1), "survived": bool(survived), **{k: diff[k] for k in
             ("rows_lost", "rows_duplicated", "stale_or_mixed")},
             "reran_only_affected": ran == info["expect"], "reran": ",".join(sorted(ran)),
             "checks": json.dumps(checks), "detail": json.dumps(diff["detail"])}
