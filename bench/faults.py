@@ -320,6 +320,21 @@ def lake_fault(wf: Workflow, kind: str) -> dict:
     return {"failed_cleanly": rc != 0 and named, "expect": {"phenotypes", *CHAIN}}
 
 
+def paths_spelled_another_way(wf: Workflow) -> dict:
+    """The same extract named through a symlinked folder and with `..` in the path: nothing is
+    rerun (the paths are canonical) and no row changes."""
+    data = os.path.dirname(wf.cfg["phenotypes"]["path"])
+    link = data + "_link"
+    if not os.path.islink(link):
+        os.symlink(data, link)
+    other = yaml.safe_load(yaml.safe_dump(wf.cfg).replace(data + "/", link + "/../" + os.path.basename(link) + "/"))
+    path = wf.config_path.replace(".yaml", ".spelled.yaml")
+    with open(path, "w") as fh:
+        yaml.safe_dump(other, fh)
+    rc, ran, _ = Workflow(path).run()
+    return {"same_source": rc == 0 and not ran, "expect": set()}
+
+
 FAULTS = {
     **{f"kill:{j}": (lambda j: lambda wf: kill_job(wf, j))(j)
        for j in ["phenotypes", "read_genotypes", "genotypes", "cohort", "gwas_chunk", "gwas", "prs", "risk", "reports"]},
@@ -328,6 +343,7 @@ FAULTS = {
     "two-configs-one-lake": second_config_same_lake,
     "read-only-lake": lambda wf: lake_fault(wf, "read_only"),
     "disk-full": lambda wf: lake_fault(wf, "full"),
+    "paths-spelled-another-way": paths_spelled_another_way,
 }
 
 

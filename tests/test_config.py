@@ -90,3 +90,24 @@ def test_missing_input_files_are_named_with_their_key(tmp_path):
 def test_files_the_example_cohort_writes_are_not_required():
     from jobs.config import check_input_files
     check_input_files(load_config("conf/config.yaml"))
+
+
+def test_input_paths_are_canonical_however_spelled(tmp_path, monkeypatch):
+    """issue 12 fault 5: a relative, an absolute and a symlinked spelling of one extract give
+    one path (the lake keys quarantine and observation rows on it)."""
+    import os
+    import yaml
+    from jobs.config import validate_config
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "p.csv").write_text("sample_id,sex\nA,M\n")
+    os.symlink(data, tmp_path / "link")
+    base = yaml.safe_load(open(os.path.join(os.path.dirname(__file__), "..", "conf", "config.user-example.yaml")))
+    monkeypatch.chdir(tmp_path)
+    got = set()
+    for spelled in ["data/p.csv", str(data / "p.csv"), "link/p.csv", "./data/../data/p.csv"]:
+        cfg = dict(base, phenotypes=dict(base["phenotypes"], path=spelled),
+                   fhir={"paths": [spelled.replace("p.csv", "")]}, devices=[{"path": spelled}])
+        out = validate_config(cfg)
+        got.add((out["phenotypes"]["path"], out["fhir"]["paths"][0], out["devices"][0]["path"]))
+    assert got == {(str(data / "p.csv"), str(data), str(data / "p.csv"))}
