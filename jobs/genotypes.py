@@ -360,7 +360,7 @@ def _take_rows(ga, mask: np.ndarray):
 
 def _sex_check(gt, hap, x_rows, keep, samples, reported, q) -> pd.DataFrame:
     """Per kept sample: chrX non-PAR F (haploid calls as homozygous, as PLINK codes them),
-    called sex and the comparison with the reported sex (``genomics.sex_check``'s columns)."""
+    called sex and the comparison with the reported sex."""
     from genomics.sex_arrays import genetic_sex_f
     df = genetic_sex_f(gt, hap, x_rows, q["sex_female_max_f"], q["sex_male_min_f"], cols=keep)
     df.insert(0, "s", samples[keep])
