@@ -146,3 +146,14 @@ def test_matrix_table_export_only_when_asked(hl, tmp_path):
     cfg["genotypes"] = {"export_matrix_table": False}
     path.write_text(yaml.safe_dump(cfg))
     assert _run_job(path)["rc"] == 0 and not os.path.exists(mt_dir)
+
+
+def test_export_setting_defaults_off_and_reruns_only_the_genotype_job():
+    import copy
+    from jobs.config import load_config
+    from jobs.settings import JOB_SETTINGS, settings_for
+    before = load_config(os.path.join(ROOT, "conf", "config.yaml"))
+    assert before["genotypes"] == {"export_matrix_table": False}
+    after = copy.deepcopy(before)
+    after["genotypes"]["export_matrix_table"] = True
+    assert {j for j in JOB_SETTINGS if settings_for(j, before) != settings_for(j, after)} == {"genotypes"}
