@@ -3,9 +3,9 @@
     .venv/bin/python bench/carrier_queries.py [--lake results/lake] [--build-lake /tmp/carrier_bench_lake]
         [--repeats 20] [--by-participant] [--plain-dataset] [--rebuild] [--out bench/out/carrier_queries.tsv]
 
-Uses ``<lake>/genotype_calls`` when it exists, else ``<build-lake>/genotype_calls``; when neither
-exists (or with ``--rebuild``) builds it with Hail from ``<lake>/genotypes/<cohort>.qc.mt`` into
-``--build-lake`` (never into ``--lake``).
+Uses ``<lake>/genotype_calls`` when it exists, else ``<build-lake>/genotype_calls``; with
+``--rebuild`` (e.g. another ``--row-group-size``) rewrites ``<lake>/genotype_calls`` into
+``--build-lake`` (never into ``--lake``) with the genotype job's writer, ``write_calls_tables``.
 Each query runs once to warm up, then ``--repeats`` times on different, randomly drawn
 variants / participants; the median and max wall time (ms) go to stdout and the TSV, with the
 table's row count and size on disk. ``--by-participant`` adds ``variants_of`` on the optional
@@ -30,7 +30,7 @@ import pandas as pd  # noqa: E402
 
 from genomics.carriers import carriers_of, variants_of  # noqa: E402
 from jobs.carriers_io import (ROW_GROUP_SIZE, layout_summary, open_calls_dataset,  # noqa: E402
-                              write_calls_by_participant, write_genotype_calls)
+                              write_calls_by_participant, write_calls_tables)
 from jobs.lake import open_lake  # noqa: E402
 
 NAME = "genotype_calls"
@@ -53,23 +53,28 @@ def start_hail(lake_root: str):
     return hl
 
 
-def build(mt_path: str | None, lake_root: str, row_group_size: int, companion: bool) -> dict:
-    """Hail: QC-passed MatrixTable -> non-ref calls -> genotype_calls (when ``mt_path``) and
-    the participant-major companion (when ``companion``) in ``lake_root``. Returns seconds."""
-    from genomics.carriers import non_ref_calls
-    hl = start_hail(lake_root)
+def build(source: str | None, lake_root: str, row_group_size: int, companion: bool) -> dict:
+    """``genotype_calls`` of the lake ``source`` rewritten by the genotype job's writer into
+    ``lake_root`` (when ``source``), one chromosome at a time, and the participant-major companion
+    (when ``companion``; Spark re-sorts it). Returns seconds."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
     secs, lake = {}, open_lake(lake_root)
-    if mt_path:
+    if source:
         t0 = time.time()
-        v = write_genotype_calls(lake, non_ref_calls(hl.read_matrix_table(mt_path)), row_group_size=row_group_size)
+        ds = open_calls_dataset(open_lake(source))
+        chroms = pc.unique(ds.to_table(columns=["chromosome"]).column("chromosome")).to_pylist()
+        v = write_calls_tables(lake, (ds.to_table(filter=pads.field("chromosome") == str(c)) for c in chroms),
+                               row_group_size=row_group_size)
         secs[NAME] = time.time() - t0
         print(f"built {lake.path(NAME)} (version {v}) in {secs[NAME]:.1f}s", file=sys.stderr)
     if companion:
+        hl = start_hail(lake_root)          # write_calls_by_participant re-sorts with Spark
         t0 = time.time()
         v = write_calls_by_participant(lake, row_group_size=row_group_size)
         secs[COMPANION] = time.time() - t0
         print(f"built {lake.path(COMPANION)} (version {v}) in {secs[COMPANION]:.1f}s", file=sys.stderr)
-    hl.stop()
+        hl.stop()
     return secs
 
 
@@ -133,8 +138,10 @@ def main(argv=None) -> int:
         print(f"{COMPANION} is not in {args.lake} and is not built there; timing without it", file=sys.stderr)
         args.by_participant = need_companion = False
     if need_main or need_companion:
-        mt = os.path.join(args.lake, "genotypes", f"{args.cohort}.qc.mt") if need_main else None
-        build_secs = build(mt, root, args.row_group_size, need_companion)
+        if need_main and not open_lake(args.lake).exists(NAME):
+            print(f"no {NAME} in {args.lake}: run the workflow with carriers.genotype_calls: true", file=sys.stderr)
+            return 2
+        build_secs = build(args.lake if need_main else None, root, args.row_group_size, need_companion)
 
     t0 = time.perf_counter()
     ds = open_calls_dataset(lake)

@@ -4,7 +4,7 @@
     .venv/bin/python bench/gwas_fast.py [--n-samples 5000] [--sequence-length 5000000]
         [--chromosomes 1,2,3,4] [--out bench/out] [--repeats 2] [--chunks 1 2]
 
-1. The cohort of ``bench/ingest_qc_vs_plink.py`` (its ``ensure_cohort``; 5,000 people x ~116,000
+1. The cohort of ``bench/plink_cohort.py`` (its ``ensure_cohort``; 5,000 people x ~116,000
    records over 4 x 5 Mb), made into one PLINK 1 fileset by plink2 (biallelic records), once.
    Phenotypes from its phenotype table: ``ldl`` (quantitative, LDL-C, ~3% missing) and ``cad``
    (binary); covariates age, sex and 10 random PC-like columns.
@@ -89,7 +89,7 @@ def measured(*cmds, env=None) -> tuple[float, float, list[str]]:
 
 
 def main(argv=None) -> int:
-    from ingest_qc_vs_plink import add_cohort_args
+    from plink_cohort import add_cohort_args
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_cohort_args(ap)
     ap.add_argument("--cohort-dir", default=None)
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
         return child(args)
     import numpy as np
     import pandas as pd
-    from ingest_qc_vs_plink import ensure_cohort
+    from plink_cohort import ensure_cohort
     args.cohort_dir = args.cohort_dir or os.path.join(args.out, "cohort5k")
     vcfs = ensure_cohort(args)
     work = os.path.join(args.out, "gwas_fast")

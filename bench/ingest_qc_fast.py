@@ -1,10 +1,10 @@
 """Time the numpy genotype path (cyvcf2 reader + vectorised QC) against PLINK 2 on the cohort of
-``bench/ingest_qc_vs_plink.py``.
+``bench/plink_cohort.py``.
 
     .venv/bin/python bench/ingest_qc_fast.py [--n-samples 5000] [--sequence-length 5000000]
         [--chromosomes 1,2,3,4] [--out bench/out] [--workers 2] [--threads 0] [--repeats 3]
 
-1. Cohort and PLINK 2 exactly as ``ingest_qc_vs_plink.py`` does them (its ``ensure_cohort``,
+1. Cohort and PLINK 2 exactly as ``plink_cohort.py`` does them (its ``ensure_cohort``,
    ``run_plink``, ``Measured`` and ``wait_for_quiet`` are imported): ``--vcf --max-alleles 2
    --make-pgen`` per VCF, ``--pmerge-list``, then ``--mind 0.03 --geno 0.02 --maf 0.01 --hwe 1e-6
    midp --make-pgen``; wall time = the sum of the three commands.
@@ -12,7 +12,7 @@
    exit, peak RSS of the process tree sampled every 0.1 s): imports;
    ``genotype_arrays.read_vcfs`` (files read ``--workers`` at a time, htslib ``--threads``, with
    phase as the genotype job reads them unless ``--no-phase``);
-   ``qc_arrays.filter`` with the same thresholds; writing the QC-passed data (kept sample IDs,
+   the genotype job's filters (``qc_as_the_job``) with the same thresholds; writing the QC-passed data (kept sample IDs,
    kept variants as Parquet, the kept int8 matrix as .npy). In-process time = read + QC (ingest
    + QC); ``in_process_with_write_s`` adds the write (PLINK's time includes writing filesets).
 3. Kept samples and variants against PLINK's qc.psam / qc.pvar. PLINK drops multi-allelic
@@ -43,7 +43,31 @@ for p in (ROOT, HERE):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-MIND, GENO, MAF, HWE = 0.03, 0.02, 0.01, 1e-6     # = ingest_qc_vs_plink's 0.97 / 0.98 / 0.01 / 1e-6
+MIND, GENO, MAF, HWE = 0.03, 0.02, 0.01, 1e-6     # = plink_cohort's 0.97 / 0.98 / 0.01 / 1e-6
+
+
+def qc_as_the_job(ga, qa):
+    """The genotype job's four PLINK filters (``jobs/genotypes.py``): --mind over all variants,
+    then --geno/--maf/--hwe over the kept samples. Returns kept sample and variant indices and
+    the steps (removed/remaining per filter)."""
+    import numpy as np
+    m, n = ga.gt.shape
+    hap = (ga.haploid_rows, ga.haploid)
+    all_counts, missing = qa.count_calls(ga.gt, *hap)
+    keep_s = missing <= qa.max_missing(m, MIND)
+    counts = qa.counts_over(ga.gt, keep_s, *hap, all_counts=all_counts)
+    vf = qa.variant_filters(counts, counts, geno=GENO, maf=MAF, hwe=HWE)
+    steps = [{"step": "input", "unit": "samples", "threshold": None, "removed": 0, "remaining": n},
+             {"step": "input", "unit": "variants", "threshold": None, "removed": 0, "remaining": m},
+             {"step": "mind", "unit": "samples", "threshold": MIND, "removed": int((~keep_s).sum()),
+              "remaining": int(keep_s.sum())}]
+    alive = np.ones(m, bool)
+    for name, thr, col in (("geno", GENO, "pass_call_rate"), ("hwe", HWE, "pass_hwe"), ("maf", MAF, "pass_maf")):
+        gone = int((alive & ~vf[col]).sum())
+        alive &= vf[col]
+        steps.append({"step": name, "unit": "variants", "threshold": thr, "removed": gone,
+                      "remaining": int(alive.sum())})
+    return np.flatnonzero(keep_s), np.flatnonzero(vf["qc_pass"]), steps
 
 
 def child_main(args) -> int:
@@ -58,10 +82,8 @@ def child_main(args) -> int:
     t_import = time.time()
     ga = read_vcfs(args.vcfs, threads=args.threads, workers=args.workers, keep_phase=not args.no_phase)
     t_parse = time.time()
-    q = qc_arrays.filter(ga.gt, mind=MIND, geno=GENO, maf=MAF, hwe=HWE,
-                         haploid_rows=ga.haploid_rows, haploid=ga.haploid)
+    ks, kv, steps = qc_as_the_job(ga, qc_arrays)
     t_qc = time.time()
-    ks, kv = q.kept_sample_index, q.kept_variant_index
     with open(os.path.join(args.work, "qc.samples.txt"), "w") as f:
         f.write("\n".join(ga.samples[i] for i in ks) + "\n")
     kept = ga.variants.iloc[kv].reset_index(drop=True)
@@ -72,7 +94,7 @@ def child_main(args) -> int:
         "t_create": t_create, "t0": _T_SCRIPT, "t_import": t_import, "t_parse": t_parse, "t_qc": t_qc,
         "t_end": t_end, "n_vcf_records": ga.counts.n_records, "n_multiallelic": ga.counts.n_multiallelic,
         "n_variants_in": int(ga.gt.shape[0]), "n_samples": len(ga.samples),
-        "kept_samples": int(len(ks)), "kept_variants": int(len(kv)), "steps": q.steps,
+        "kept_samples": int(len(ks)), "kept_variants": int(len(kv)), "steps": steps,
         "counts": ga.counts.as_dict(), "max_rss_mib_self": _max_rss_mib(),
     }
     print(json.dumps(out, default=str), flush=True)
@@ -162,10 +184,10 @@ def compare(numpy_work: str, plink_work: str) -> dict:
 
 def main(argv=None) -> int:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from ingest_qc_vs_plink import add_cohort_args
+    from plink_cohort import add_cohort_args
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_cohort_args(ap)
-    ap.add_argument("--cohort-dir", help="default <out>/cohort<N> (e.g. cohort5k), shared with ingest_qc_vs_plink.py")
+    ap.add_argument("--cohort-dir", help="default <out>/cohort<N> (e.g. cohort5k), shared with plink_cohort.py")
     ap.add_argument("--workers", type=int, default=2, help="VCF files read at once (threads)")
     ap.add_argument("--threads", type=int, default=0, help="htslib decompression threads per file")
     ap.add_argument("--no-phase", action="store_true",
@@ -184,7 +206,7 @@ def main(argv=None) -> int:
         return child_main(args)
 
     import pandas as pd
-    import ingest_qc_vs_plink as base
+    import plink_cohort as base
     log = base.log
     n = args.n_samples
     tag = f"{n // 1000}k" if n % 1000 == 0 else str(n)
@@ -254,7 +276,7 @@ def main(argv=None) -> int:
     s = base.plink_step_rows(pl, len(vcfs), "--mind --geno --maf --hwe midp") + [
         {"tool": "numpy", "step": "python start + imports", "seconds": npr["t_import"] - npr["t_launch"]},
         {"tool": "numpy", "step": "in-process: read_vcfs (cyvcf2 parse + counts matrix)", "seconds": npr["parse_s"]},
-        {"tool": "numpy", "step": "in-process: qc_arrays.filter (--mind/--geno/--hwe/--maf)", "seconds": npr["qc_s"]},
+        {"tool": "numpy", "step": "in-process: QC as the job (--mind/--geno/--hwe/--maf)", "seconds": npr["qc_s"]},
         {"tool": "numpy", "step": "in-process: write kept samples, variants, matrix", "seconds": npr["write_s"]},
         {"tool": "numpy", "step": "after: process exit", "seconds": npr["wall_s"] - (npr["t_end"] - npr["t_launch"])},
     ]

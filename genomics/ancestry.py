@@ -2,53 +2,8 @@
 unrelated samples (related ones projected), and ancestry groups assigned on the PCs."""
 from __future__ import annotations
 
-import hail as hl
 import numpy as np
 import pandas as pd
-
-
-def select_pca_variants(mt: hl.MatrixTable, min_maf: float = 0.05, ld_r2: float = 0.2,
-                        ld_window_bp: int = 500_000) -> hl.MatrixTable:
-    """Autosomal variants with MAF >= ``min_maf`` (row field ``alt_af`` required), pruned to
-    pairwise r2 < ``ld_r2`` within ``ld_window_bp``."""
-    mt = mt.filter_rows(mt.locus.in_autosome() & (hl.min(mt.alt_af, 1 - mt.alt_af) >= min_maf))
-    pruned = hl.ld_prune(mt.GT, r2=ld_r2, bp_window_size=ld_window_bp)
-    return mt.filter_rows(hl.is_defined(pruned[mt.row_key]))
-
-
-def compute_pcs(mt: hl.MatrixTable, n_pcs: int = 10, min_maf: float = 0.05, ld_r2: float = 0.2,
-                ld_window_bp: int = 500_000):
-    """Return ``(scores_ht, eigenvalues, n_variants)`` from ``hwe_normalized_pca`` on all
-    samples of ``mt`` (after ``select_pca_variants``). ``scores_ht``: ``s``, ``PC1``…"""
-    mt = select_pca_variants(mt, min_maf, ld_r2, ld_window_bp)
-    n_variants = mt.count_rows()
-    k = min(n_pcs, mt.count_cols() - 1, n_variants - 1)
-    eigenvalues, scores, _ = hl.hwe_normalized_pca(mt.GT, k=k, compute_loadings=False)
-    scores = scores.select(**{f"PC{i + 1}": scores.scores[i] for i in range(k)})
-    return scores, eigenvalues, n_variants
-
-
-def pcs_with_projection(pca_mt: hl.MatrixTable, fit_samples: set[str], n_pcs: int = 10):
-    """PCA fitted on ``fit_samples`` (e.g. the unrelated set) of the already-selected variants
-    in ``pca_mt``; every other sample is projected onto the same axes, as gnomAD does.
-
-    Returns ``(scores_df, eigenvalues)``: pandas with ``s``, ``PC1``… and ``projected``.
-    """
-    fit = pca_mt.filter_cols(hl.literal(fit_samples).contains(pca_mt.s))
-    k = min(n_pcs, fit.count_cols() - 1, fit.count_rows() - 1)
-    eigenvalues, scores, loadings = hl.hwe_normalized_pca(fit.GT, k=k, compute_loadings=True)
-    fit = fit.annotate_rows(pca_af=hl.agg.mean(fit.GT.n_alt_alleles()) / 2)
-    loadings = loadings.annotate(pca_af=fit.rows()[loadings.key].pca_af)
-    scores_df = scores.to_pandas()
-    scores_df["projected"] = False
-    rest = pca_mt.filter_cols(~hl.literal(fit_samples).contains(pca_mt.s))
-    if rest.count_cols() > 0:
-        proj = project_pcs(rest, loadings.persist(), fit.count_rows()).to_pandas()
-        proj["projected"] = True
-        scores_df = pd.concat([scores_df, proj], ignore_index=True)
-    pcs = pd.DataFrame(scores_df["scores"].tolist(), columns=[f"PC{i + 1}" for i in range(k)])
-    out = pd.concat([scores_df[["s", "projected"]].reset_index(drop=True), pcs], axis=1)
-    return out, eigenvalues
 
 
 def hwe_normalized_pcs(codes: np.ndarray, fit: np.ndarray, k: int):
@@ -72,16 +27,6 @@ def hwe_normalized_pcs(codes: np.ndarray, fit: np.ndarray, k: int):
     loadings = vt[:k].T
     scores = z @ loadings               # = U S for the fitting samples
     return scores, (sv[:k] ** 2)
-
-
-def project_pcs(mt: hl.MatrixTable, loadings: hl.Table, n_variants: int) -> hl.Table:
-    """Scores of ``mt``'s samples on loadings from ``hwe_normalized_pca`` (fields ``loadings``,
-    ``pca_af``): genotypes normalised with the fitting samples' frequencies, missing -> 0."""
-    mt = mt.annotate_rows(_l=loadings[mt.row_key])
-    mt = mt.filter_rows(hl.is_defined(mt._l) & (mt._l.pca_af > 0) & (mt._l.pca_af < 1))
-    af = mt._l.pca_af
-    norm = hl.or_else((mt.GT.n_alt_alleles() - 2 * af) / hl.sqrt(n_variants * 2 * af * (1 - af)), 0.0)
-    return mt.select_cols(scores=hl.agg.array_sum(mt._l.loadings * norm)).cols()
 
 
 def assign_ancestry(pcs: pd.DataFrame, n_pcs: int = 4, reference: pd.DataFrame | None = None,

@@ -1,12 +1,12 @@
-"""Carrier queries: the cohort's non-reference calls as a long table, and two lookups on it.
+"""Carrier queries: two lookups on the cohort's non-reference calls.
 
-``non_ref_calls(mt)`` turns a biallelic MatrixTable (entry ``GT``) into one row per
-non-reference call::
+The genotype job writes one row per non-reference call of the QC-passed genotypes
+(``genomics.genotype_arrays.calls_table``)::
 
-    participant  str    the sample ID (mt.s)
-    chromosome   str    locus.contig ("chr1")
-    position     int32  locus.position
-    ref, alt     str    alleles[0], alleles[1]
+    participant  str    the participant (pseudonymised sample ID)
+    chromosome   str    the contig ("chr1")
+    position     int32  1-based position
+    ref, alt     str    the biallelic (split) alleles
     genotype     str    the call as VCF writes it: "0/1", "1/1", "0|1", "1" (haploid)
     n_alt        int32  alternate allele count (> 0 always; stored as int8 in the lake)
 
@@ -30,44 +30,14 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # Hail is only needed to build the table, not to query it
-    import hail as hl
+if TYPE_CHECKING:
     import polars as pl
     import pyarrow.dataset as pads
 
-__all__ = ["CALL_COLUMNS", "non_ref_calls", "carriers_of", "variants_of"]
+__all__ = ["CALL_COLUMNS", "carriers_of", "variants_of"]
 
 CALL_COLUMNS = ["participant", "chromosome", "position", "ref", "alt", "genotype", "n_alt"]
 ENGINES = ("polars", "duckdb")
-
-
-def non_ref_calls(mt: "hl.MatrixTable") -> "hl.Table":
-    """One row per called, non-reference genotype of a biallelic MatrixTable (entry ``GT``).
-
-    Missing calls and hom-ref calls are dropped. The table is unkeyed but keeps the
-    MatrixTable's order (locus, alleles, then sample), which the lake writer relies on to
-    lay out the Delta table sorted by position without a shuffle.
-    """
-    import hail as hl
-
-    if "GT" not in mt.entry:
-        raise ValueError("non_ref_calls: the MatrixTable needs an entry field GT")
-    if list(mt.row_key) != ["locus", "alleles"]:
-        raise ValueError("non_ref_calls: rows must be keyed by (locus, alleles)")
-    mt = mt.select_rows().select_cols().select_entries("GT")
-    mt = mt.filter_entries(mt.GT.n_alt_alleles() > 0)   # missing GT -> filtered out too
-    ht = mt.entries()                                   # filtered entries are not listed
-    # Split multi-allelics first (hl.split_multi_hts): a second alt allele would be dropped.
-    ht = ht.key_by()
-    return ht.select(
-        participant=ht.s,
-        chromosome=ht.locus.contig,
-        position=ht.locus.position,
-        ref=ht.alleles[0],
-        alt=ht.alleles[1],
-        genotype=hl.str(ht.GT),
-        n_alt=ht.GT.n_alt_alleles(),
-    )
 
 
 # --- queries -----------------------------------------------------------------------------

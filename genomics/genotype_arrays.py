@@ -1,7 +1,7 @@
 """VCF genotypes -> numpy: a variants table and an int8 matrix of alt-allele counts.
 
-The in-memory counterpart of ``genomics.ingest.import_genotypes`` (Hail's ``import_vcf`` then
-``split_multi_hts``-style splitting), for the fast QC path in ``genomics.qc_arrays``::
+What Hail's ``import_vcf`` then ``split_multi_hts``-style splitting reads, in memory, for the
+genotype job's QC (``genomics.qc_arrays``)::
 
     ga = read_vcfs(paths, workers=2)
     ga.gt           # int8 (variants x samples): copies of the row's ALT allele, -1 = missing
@@ -27,7 +27,7 @@ Definitions (as Hail reads a VCF and splits it):
   ``2|1`` is ``1|0`` in the row of allele 2, as ``hl.downcode`` keeps the order). Both are kept
   like the haploid calls, for the rows that have any, as bits packed along the samples
   (``phased_rows``, ``phased``, ``alt_first``; ``phase_block`` unpacks). ``calls_table`` turns
-  them into the genotype strings of ``genomics.carriers.non_ref_calls``.
+  them into the genotype strings of the ``genotype_calls`` table (as ``hl.str`` of the call).
 
 Genotypes are read with cyvcf2 (htslib): per record only ``format('GT', int)`` (htslib's
 encoded GT, cheaper than ``genotype.array()``; ``gt_types`` is slower still and collapses
@@ -51,7 +51,7 @@ VECTOR_END = -2147483647      # htslib's bcf_int32_vector_end: the absent 2nd al
 
 @dataclass
 class ReadCounts:
-    """What ``read_vcfs`` kept and dropped (names as ``genomics.ingest.IngestCounts``)."""
+    """What ``read_vcfs`` kept and dropped."""
 
     n_records: int = 0            # data lines in all files
     n_no_alt: int = 0             # records with ALT '.', dropped
@@ -122,7 +122,7 @@ def haploid_block(rows: np.ndarray, mask: np.ndarray, start: int, stop: int, n_s
 
 def allele_class(a: str) -> str:
     """'star' (``*``), 'symbolic' (``<…>``), 'breakend' (``A[2:321[``, ``.A``, ``A.``) or 'ok'
-    (as ``genomics.ingest.allele_class``)."""
+    """
     if a == "*":
         return "star"
     if a.startswith("<"):
@@ -591,7 +591,7 @@ _GT_STRINGS = ["0/1", "1/1", "0|1", "1|0", "1|1", "1"]
 def calls_table(ga: GenotypeArrays, rows=None, samples=None, *, order: str = "locus",
                 contig_order: list[str] | None = None, block_rows: int = 4096):
     """The non-reference calls of ``ga`` as a ``pyarrow.Table`` with exactly the rows and columns
-    of ``genomics.carriers.non_ref_calls`` on the same genotypes (Hail, split multi-allelics):
+    of the ``genotype_calls`` table (``genomics.carriers``):
     participant, chromosome, position (int32), ref, alt, genotype, n_alt (int32); one row per
     call with n_alt > 0, ordered by variant (locus, then REF and ALT, as the MatrixTable is keyed;
     ``order="given"`` keeps the order of ``rows``) and, within a variant, by sample (the order of
@@ -603,9 +603,8 @@ def calls_table(ga: GenotypeArrays, rows=None, samples=None, *, order: str = "lo
     Vectorised per block of ``block_rows`` variants; each block is one record batch
     (``iter_calls`` yields them one at a time, for writing without holding the whole table).
 
-    The order is that of ``non_ref_calls`` on a written (checkpointed) MatrixTable, as the
-    genotype job has; on the lazy result of ``split_multi``, Hail lists the rows whose locus
-    ``min_rep`` moved after the others."""
+    The order is that of the entries of a written (checkpointed) Hail MatrixTable of the same
+    split genotypes."""
     import pyarrow as pa
 
     batches = list(iter_calls(ga, rows, samples, order=order, contig_order=contig_order, block_rows=block_rows))

@@ -384,56 +384,6 @@ def firth_block(g: np.ndarray, obs: np.ndarray, y: np.ndarray, C: np.ndarray, al
     return beta, se
 
 
-def firth_fit(X: np.ndarray, y: np.ndarray, max_iter: int = 100, tol: float = 1e-8):
-    """Firth's penalised-likelihood logistic regression (Jeffreys prior), Newton steps with
-    step halving on the penalised log-likelihood. Returns (beta, se) of the last column, SE
-    from the inverse of the penalised information matrix X'WX at the estimate; None when it
-    does not converge."""
-    n, p = X.shape
-    b = np.zeros(p)
-
-    def pen_loglik(beta):
-        pr = expit(X @ beta)
-        w = pr * (1 - pr)
-        sign, logdet = np.linalg.slogdet((X * w[:, None]).T @ X)
-        if sign <= 0:
-            return -np.inf
-        with np.errstate(divide="ignore"):
-            ll = np.sum(y * np.log(pr) + (1 - y) * np.log1p(-pr))
-        return ll + 0.5 * logdet
-
-    cur = pen_loglik(b)
-    for _ in range(max_iter):
-        pr = expit(X @ b)
-        w = pr * (1 - pr)
-        info = (X * w[:, None]).T @ X
-        try:
-            info_inv = np.linalg.inv(info)
-        except np.linalg.LinAlgError:
-            return None
-        # leverages h_i = w_i x_i' (X'WX)^-1 x_i
-        h = np.einsum("ij,jk,ik->i", X, info_inv, X) * w
-        U = X.T @ (y - pr + h * (0.5 - pr))
-        step = info_inv @ U
-        mx = np.abs(step).max()
-        if mx > 5:
-            step *= 5 / mx
-        t = 1.0
-        for _half in range(30):
-            new = pen_loglik(b + t * step)
-            if new >= cur - 1e-12:
-                break
-            t /= 2
-        b = b + t * step
-        cur = new
-        if np.abs(t * step).max() < tol:
-            pr = expit(X @ b)
-            w = pr * (1 - pr)
-            cov = np.linalg.inv((X * w[:, None]).T @ X)
-            return float(b[-1]), float(np.sqrt(cov[-1, -1]))
-    return None
-
-
 GWAS_COLUMNS = ["trait", "chromosome", "base_pair_location", "effect_allele", "other_allele", "beta",
                 "odds_ratio", "standard_error", "p_value", "effect_allele_frequency", "n", "test", "variant_id"]
 

@@ -11,14 +11,6 @@ import numpy as np
 import pandas as pd
 
 
-def genotype_codes(mt) -> tuple[np.ndarray, list[str]]:
-    """Alt-allele counts (samples x variants, int8, -1 missing) and the sample IDs."""
-    import hail as hl
-    from hail.linalg import BlockMatrix
-    x = BlockMatrix.from_entry_expr(hl.float64(hl.or_else(mt.GT.n_alt_alleles(), -1))).to_numpy()
-    return x.T.astype(np.int8), mt.s.collect()
-
-
 def king_robust(codes: np.ndarray, block: int = 4096) -> np.ndarray:
     """Kinship matrix (samples x samples, float32) from alt-allele counts (-1 = missing)."""
     n, m = codes.shape

@@ -16,8 +16,8 @@ PLINK 1 has no haploid calls: given ``haploid``, a haploid call (male chrX outsi
 is written homozygous, as PLINK does, and comes back from ``hl.import_plink`` as 0/0 or 1/1.
 (Without it a haploid ALT call, count 1, would be written as a het.)
 ``restore_haploid`` turns those calls back into the haploid calls ``hl.call(0)``/``hl.call(1)``
-(what ``hl.import_vcf`` reads), so that ``GT.n_alt_alleles()`` equals the matrix everywhere;
-``haploid_layout`` checks beforehand that this holds for a given matrix.
+(what ``hl.import_vcf`` reads), so that ``GT.n_alt_alleles()`` equals the matrix everywhere
+when every haploid call is a haploid sample's (male) call in a haploid region (non-PAR chrX).
 """
 from __future__ import annotations
 
@@ -104,42 +104,6 @@ def _haploid_as_hom(g, rb, haploid):
     return g
 
 
-def haploid_layout(gt: np.ndarray, haploid_rows: np.ndarray, haploid: np.ndarray, nonpar_rows,
-                   rows=None, cols=None) -> tuple[np.ndarray, int, int]:
-    """Whether ``restore_haploid`` (by sample and region) gives back the matrix's calls. Returns
-    (per sample of ``cols``: has a haploid call in the non-PAR rows; the number of calls whose
-    n_alt would come back wrong; the number whose ploidy would). A haploid call outside those
-    samples x rows comes back diploid (n_alt wrong if ALT: written 1/1, read 2); a diploid
-    homozygous call inside comes back haploid (n_alt wrong if 1/1: read 1). Hets and missing
-    calls always come back right. ``haploid_rows``/``haploid`` as ``GenotypeArrays``;
-    ``nonpar_rows``, ``rows``, ``cols``: bool masks or indices of ``gt``."""
-    m, n = gt.shape
-    ridx = _as_index(rows, m)
-    cidx = _as_index(cols, n)
-    nonpar = np.zeros(m, bool)
-    nonpar[_as_index(nonpar_rows, m)] = True
-    in_sel = np.zeros(m, bool)
-    in_sel[ridx] = True
-    hsel = in_sel[haploid_rows] if len(haploid_rows) else np.zeros(0, bool)
-    h_rows, h_mask = haploid_rows[hsel], haploid[hsel][:, cidx]
-    hap_sample = h_mask[nonpar[h_rows]].any(0)
-    # haploid calls outside (haploid sample x non-PAR row)
-    g_h = gt[h_rows][:, cidx]
-    outside = h_mask & ~(nonpar[h_rows][:, None] & hap_sample[None, :]) & (g_h >= 0)
-    wrong_n_alt, wrong_ploidy = int((outside & (g_h == 1)).sum()), int(outside.sum())
-    # diploid homozygous calls of haploid samples in non-PAR rows
-    np_rows = ridx[nonpar[ridx]]
-    if np_rows.size and hap_sample.any():
-        g = gt[np_rows][:, cidx[hap_sample]]
-        dip = np.ones(g.shape, bool)
-        hit, pos = sparse_rows(h_rows, np_rows)
-        if hit is not None:
-            dip[hit] = ~h_mask[pos][:, hap_sample]
-        wrong_n_alt += int((dip & (g == 2)).sum())
-        wrong_ploidy += int((dip & ((g == 0) | (g == 2))).sum())
-    return hap_sample, wrong_n_alt, wrong_ploidy
-
-
 def restore_haploid(mt, haploid_samples_expr, nonpar_expr, field: str = "GT"):
     """``mt`` with the homozygous calls of the haploid samples in the haploid regions turned
     back into haploid calls: 0/0 -> ``hl.call(0)``, 1/1 -> ``hl.call(1)``; hets, missing calls
@@ -149,8 +113,8 @@ def restore_haploid(mt, haploid_samples_expr, nonpar_expr, field: str = "GT"):
     ``mt.locus.in_x_nonpar()``). Missing values of either count as False.
 
     After ``hl.import_plink`` of a ``write_bed(..., haploid=...)`` fileset this gives
-    ``GT.n_alt_alleles()`` (and the ploidy) equal to the matrix's calls when ``haploid_layout``
-    reports 0 wrong calls."""
+    ``GT.n_alt_alleles()`` (and the ploidy) equal to the matrix's calls when the haploid calls
+    are exactly the haploid samples' calls in the haploid region."""
     import hail as hl
     gt = mt[field]
     on = hl.coalesce(haploid_samples_expr, False) & hl.coalesce(nonpar_expr, False)

@@ -254,69 +254,6 @@ def _hwe_midp_window(het, homr, homc, j_lo, size):
 # the four filters
 
 
-@dataclass
-class QcArrays:
-    """The result of ``filter``: per-sample and per-variant metrics, pass flags and steps."""
-
-    sample_missing: np.ndarray        # missing calls of each sample over all variants
-    sample_call_rate: np.ndarray
-    keep_samples: np.ndarray          # bool per sample (--mind)
-    counts: CallCounts                # per variant, over the kept samples
-    variant_call_rate: np.ndarray
-    alt_af: np.ndarray
-    maf: np.ndarray
-    p_hwe: np.ndarray                 # NaN where the test does not apply
-    pass_geno: np.ndarray
-    pass_hwe: np.ndarray
-    pass_maf: np.ndarray
-    keep_variants: np.ndarray         # bool per variant: all three passed
-    steps: list[dict] = field(default_factory=list)
-
-    @property
-    def kept_sample_index(self) -> np.ndarray:
-        return np.flatnonzero(self.keep_samples)
-
-    @property
-    def kept_variant_index(self) -> np.ndarray:
-        return np.flatnonzero(self.keep_variants)
-
-
-def filter(gt: np.ndarray, *, mind: float, geno: float, maf: float, hwe: float,  # noqa: A001
-           haploid_rows: np.ndarray | None = None, haploid: np.ndarray | None = None,
-           hwe_variants: np.ndarray | None = None, block_rows: int = BLOCK_ROWS) -> QcArrays:
-    """PLINK 2's ``--mind mind --geno geno --maf maf --hwe hwe midp`` on ``gt``: samples by
-    ``--mind`` over all variants, then the variant filters over the kept samples.
-    ``hwe_variants`` (bool per variant) limits the HWE test (PLINK skips chrY and chrM);
-    elsewhere ``p_hwe`` is NaN and the variant passes."""
-    m, n = gt.shape
-    all_counts, sample_missing = count_calls(gt, haploid_rows, haploid, block_rows)
-    keep_s = sample_missing <= max_missing(m, mind)
-    removed = np.flatnonzero(~keep_s)
-    # the kept samples' counts = all minus the removed samples' (a few columns)
-    counts = counts_over(gt, keep_s, haploid_rows, haploid, all_counts=all_counts, block_rows=block_rows)
-
-    vf = variant_filters(counts, counts, geno=geno, maf=maf, hwe=hwe, hwe_variants=hwe_variants)
-    af, mf, p = vf["alt_af"], vf["maf"], vf["p_hwe"]
-    pass_geno, pass_maf, pass_hwe = vf["pass_call_rate"], vf["pass_maf"], vf["pass_hwe"]
-    keep_v = vf["qc_pass"]
-
-    steps = [{"step": "input", "unit": "samples", "threshold": None, "removed": 0, "remaining": n},
-             {"step": "input", "unit": "variants", "threshold": None, "removed": 0, "remaining": m},
-             {"step": "mind", "unit": "samples", "threshold": mind, "removed": int(removed.size),
-              "remaining": int(keep_s.sum())}]
-    remaining, alive = m, np.ones(m, bool)
-    for name, thr, ok in (("geno", geno, pass_geno), ("hwe", hwe, pass_hwe), ("maf", maf, pass_maf)):
-        gone = int(np.count_nonzero(alive & ~ok))
-        alive &= ok
-        remaining -= gone
-        steps.append({"step": name, "unit": "variants", "threshold": thr, "removed": gone,
-                      "remaining": remaining})
-    return QcArrays(sample_missing=sample_missing, sample_call_rate=1 - sample_missing / max(m, 1),
-                    keep_samples=keep_s, counts=counts, variant_call_rate=call_rate(counts),
-                    alt_af=af, maf=mf, p_hwe=p, pass_geno=pass_geno, pass_hwe=pass_hwe,
-                    pass_maf=pass_maf, keep_variants=keep_v, steps=steps)
-
-
 # --------------------------------------------------------------------------------------------
 # pieces the genotype job composes (its own order: sex check, relatedness and ancestry between
 # the sample and the variant filters)

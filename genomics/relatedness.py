@@ -1,50 +1,62 @@
-"""Relatedness: KING-robust kinship for all pairs, and a maximal unrelated set."""
+"""Relatedness: KING's degree names, and a maximal unrelated set (pure Python, no Hail)."""
 from __future__ import annotations
 
-import hail as hl
+import heapq
+
+import numpy as np
+import pandas as pd
 
 # KING's kinship cut-offs (Manichaikul et al. 2010): > 0.354 duplicate / MZ twin,
 # 0.177-0.354 first degree, 0.0884-0.177 second, 0.0442-0.0884 third.
 KING_DEGREES = [(0.354, "duplicate"), (0.177, "first"), (0.0884, "second"), (0.0442, "third")]
 
 
-def king_pairs(mt: hl.MatrixTable, min_kinship: float = 0.0442) -> hl.Table:
-    """Pairs (``i`` < ``j``) with KING-robust kinship ``kinship`` >= ``min_kinship`` and their
-    ``degree``. ``mt`` should hold good-quality autosomal variants (e.g. the PCA set)."""
-    king = hl.king(mt.GT)
-    pairs = king.entries()
-    # hl.king keys rows by `s_1` and columns by the data's own column key (`s`).
-    pairs = pairs.filter((pairs.s_1 < pairs.s) & (pairs.phi >= min_kinship))
-    pairs = pairs.key_by()
-    pairs = pairs.select(i=pairs.s_1, j=pairs.s, kinship=pairs.phi)
-    degree = hl.case()
-    for cut, name in KING_DEGREES:
-        degree = degree.when(pairs.kinship > cut, name)
-    return pairs.annotate(degree=degree.default("unrelated"))
-
-
-def king_degree(kinship: "pd.Series") -> "pd.Series":
+def king_degree(kinship: pd.Series) -> pd.Series:
     """KING's degree for each kinship value."""
-    import numpy as np
-    import pandas as pd
     out = np.full(len(kinship), "unrelated", dtype=object)
     for cut, name in reversed(KING_DEGREES):
         out[kinship.to_numpy() > cut] = name
     return pd.Series(out, index=kinship.index)
 
 
-def related_to_drop(pairs: hl.Table, max_kinship: float, preferred: set[str]) -> set[str]:
-    """Samples to drop so that no pair with kinship > ``max_kinship`` remains (a maximal
-    independent set, greedy by degree); ties keep ``preferred`` samples (e.g. phenotyped)."""
-    close = pairs.filter(pairs.kinship > max_kinship)
-    if close.count() == 0:
-        return set()
-    pref = hl.literal(preferred)
-    close = close.key_by(i=hl.struct(id=close.i, keep=pref.contains(close.i)),
-                         j=hl.struct(id=close.j, keep=pref.contains(close.j)))
+def related_to_drop(pairs: pd.DataFrame, max_kinship: float, preferred: set[str]) -> set[str]:
+    """Samples to drop so that no pair with kinship > ``max_kinship`` remains: the complement of
+    a maximal independent set, greedy by degree as Hail's ``hl.maximal_independent_set`` (with
+    ``keep=False``): while an edge remains, drop a sample of highest degree; among equal degrees
+    a sample not in ``preferred`` (e.g. not phenotyped) goes first, then the greatest ID.
 
-    def tie_breaker(l, r):
-        return hl.if_else(l.keep & ~r.keep, -1, hl.if_else(~l.keep & r.keep, 1, 0))
+    ``pairs``: columns ``i``, ``j`` (sample IDs) and ``kinship``."""
+    close = pairs.loc[pairs["kinship"] > max_kinship, ["i", "j"]]
+    neighbours: dict[str, set[str]] = {}
+    for a, b in zip(close["i"].astype(str), close["j"].astype(str)):
+        if a != b:
+            neighbours.setdefault(a, set()).add(b)
+            neighbours.setdefault(b, set()).add(a)
+    # max-heap on (degree, not preferred, ID); stale entries are skipped when popped
+    heap = [_heap_key(s, len(n), preferred) for s, n in neighbours.items()]
+    heapq.heapify(heap)
+    drop: set[str] = set()
+    while heap:
+        key = heapq.heappop(heap)
+        s, degree = key[3], -key[0]
+        if s in drop or degree != len(neighbours[s]):
+            continue                       # dropped already, or its degree fell since
+        if degree == 0:
+            break
+        drop.add(s)
+        for other in neighbours.pop(s):
+            neighbours[other].discard(s)
+            heapq.heappush(heap, _heap_key(other, len(neighbours[other]), preferred))
+        neighbours[s] = set()
+    return drop
 
-    drop = hl.maximal_independent_set(close.i, close.j, keep=False, tie_breaker=tie_breaker)
-    return set(drop.node.id.collect())
+
+class _Desc(str):
+    """A string that sorts in reverse (so the greatest ID pops first from a min-heap)."""
+
+    def __lt__(self, other):
+        return str.__gt__(self, other)
+
+
+def _heap_key(s: str, degree: int, preferred: set[str]):
+    return (-degree, s in preferred, _Desc(s), s)

@@ -1,5 +1,4 @@
-"""Genetic sex from chrX inbreeding on an alt-allele count matrix: the numpy counterpart of
-``genomics.sex_check.impute_genetic_sex``.
+"""Genetic sex from chrX inbreeding on an alt-allele count matrix (as PLINK 1.9's --check-sex).
 
 Definition (Hail's ``hl.impute_sex(call, aaf_threshold=0.0, include_par=False)`` on calls whose
 haploid calls are recoded homozygous, which is how PLINK 1.9's ``--check-sex`` sees a male's

@@ -48,6 +48,9 @@ _GRCH38 = [("chr1", 248956422), ("chr2", 242193529), ("chr3", 198295559), ("chr4
            ("chrM", 16569)]
 MAIN_CONTIGS = {"GRCh37": dict(_GRCH37), "GRCh38": dict(_GRCH38)}
 _MITO = {"GRCh37": "MT", "GRCh38": "chrM"}
+# each build's chrX, chrY and mitochondrial contig (as Hail's reference genomes name them)
+SEX_AND_MT_CONTIGS = {"GRCh37": {"x": "X", "y": "Y", "mt": "MT"},
+                      "GRCh38": {"x": "chrX", "y": "chrY", "mt": "chrM"}}
 
 # Files up to this size with neither ##contig lines nor an index are scanned for their CHROM
 # values (for the report only; the recoding does not depend on it).

@@ -1,5 +1,6 @@
-"""The ``genotype_calls`` Delta table: write it from Hail (via Spark, one delta-rs commit) and
-open it for carrier queries (``genomics.carriers``) without Spark.
+"""The ``genotype_calls`` Delta table: write it from the genotype job's Arrow calls
+(``genomics.genotype_arrays.calls_table``; one delta-rs commit) and open it for carrier queries
+(``genomics.carriers``) without Spark.
 
 Layout (both lookups touch one partition and a few row groups):
 
@@ -19,11 +20,11 @@ same rows sorted by (participant, position) within each chromosome. ``variants_o
 reads one or two row groups whatever the region's width; on the main table it reads every
 call of the region, which grows with the cohort (fine for 2,000 people, not for 200,000).
 
-How it is written, without collecting the calls on the driver: Spark sorts within its
-partitions (Hail's partitions are already in locus order, so no shuffle) and writes Parquet
-to a staging folder (``partitionBy(chromosome)``); the driver then streams the staged files
-chromosome by chromosome, in position order, re-cuts them into exact row groups, writes the
-table's Parquet files with pyarrow and commits them all with delta-rs as ONE Delta version.
+How it is written: each chromosome's calls are sorted and staged as Parquet
+(``chromosome=<name>/`` folders); the staged files are then streamed chromosome by
+chromosome, in position order, re-cut into exact row groups, written as the table's Parquet
+files with pyarrow and committed all together with delta-rs as ONE Delta version. The
+participant-major companion is re-sorted by Spark.
 
 Why not ``write_deltalake(reader, partition_by=...)``: delta-rs's writer interleaves (and
 re-slices) incoming batches across its threads, so row groups mix distant positions and the
@@ -51,7 +52,7 @@ from deltalake import DeltaTable, Schema
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
-__all__ = ["CALLS_SCHEMA", "write_genotype_calls", "write_calls_tables", "write_calls_by_participant", "open_calls_dataset",
+__all__ = ["CALLS_SCHEMA", "write_calls_tables", "write_calls_by_participant", "open_calls_dataset",
            "commit_staged_calls",
            "staged_chromosomes", "layout_summary"]
 
@@ -74,42 +75,11 @@ TARGET_FILE_SIZE = 128 * 1024 * 1024
 
 # --- write ---------------------------------------------------------------------------------
 
-def write_genotype_calls(lake, calls_ht, name: str = "genotype_calls", row_group_size: int = ROW_GROUP_SIZE,
-                         target_file_size: int = TARGET_FILE_SIZE) -> int:
-    """Replace the table ``name`` with ``calls_ht`` (``genomics.carriers.non_ref_calls``) as
-    ONE Delta commit, partitioned by chromosome and sorted by position; return its version.
-
-    ``lake`` is a ``jobs.lake`` lake. On a delta-rs lake the rows go Hail -> Spark -> staged
-    Parquet -> table Parquet files -> one delta-rs commit; any failure before the commit
-    leaves the table at its previous version (and removes the files it had written).
-    """
-    from pyspark.sql import functions as F
-
-    sdf = calls_ht.to_spark()
-    missing = [c for c in CALLS_SCHEMA.names if c not in sdf.columns]
-    if missing:
-        raise ValueError(f"write_genotype_calls: the calls table lacks {missing}")
-    sdf = sdf.select(*[F.col(c).cast("byte").alias(c) if c == "n_alt" else F.col(c) for c in CALLS_SCHEMA.names])
-    # Hail hands Spark its partitions in locus order; sorting within them (no shuffle) makes
-    # every staged file one sorted run.
-    sdf = sdf.sortWithinPartitions(*SORT_COLUMNS)
-
-    if getattr(lake, "engine", None) == "delta-spark":   # Delta jars present: Spark commits itself
-        return lake.write_spark(name, sdf, mode="overwrite", partition_by=[PARTITION])
-
-    staging = f"{lake.root}/_staging/{name}-{uuid.uuid4().hex}"
-    sdf.write.partitionBy(PARTITION).parquet(staging)
-    try:
-        return commit_staged_calls(lake.path(name), staging, row_group_size, target_file_size)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def write_calls_tables(lake, tables, name: str = "genotype_calls", row_group_size: int = ROW_GROUP_SIZE,
                        target_file_size: int = TARGET_FILE_SIZE) -> int:
-    """``write_genotype_calls`` for calls already in Arrow (``genomics.genotype_arrays.calls_table``),
-    given as an iterable of tables, each holding whole chromosomes (so one chromosome at a time
-    need be in memory): each is sorted by (chromosome, position, ref, alt, participant) and
+    """Replace the table ``name`` with the calls (``genomics.genotype_arrays.calls_table``'s
+    columns), given as an iterable of Arrow tables, each holding whole chromosomes (so one
+    chromosome at a time need be in memory): each is sorted by (chromosome, position, ref, alt, participant) and
     staged, then all are laid out and committed as ONE Delta version, which is returned."""
     staging = f"{lake.root}/_staging/{name}-{uuid.uuid4().hex}"
     spark_parts = []

@@ -2,9 +2,10 @@
 
 The VCFs are read once into an int8 alt-allele-count matrix (``genomics.genotype_arrays``; one
 ``jobs.read_genotypes`` job per input file, which this job combines) and
-every QC step runs on it in numpy (``genomics.qc_arrays``, ``kinship``, ``ancestry``). Hail
-(one JVM) picks the maximal unrelated set and writes the QC-passed MatrixTable
-``<lake>/genotypes/<cohort>.qc.mt`` that the GWAS and PRS jobs read. Writes the Delta tables
+every QC step runs on it in numpy (``genomics.qc_arrays``, ``kinship``, ``relatedness``,
+``ancestry``). The QC-passed genotypes go to a PLINK 1 fileset (``bed_prefix``), which the GWAS
+and PRS jobs read; Hail starts only when ``genotypes.export_matrix_table`` asks for them as the
+MatrixTable ``<lake>/genotypes/<cohort>.qc.mt`` too. Writes the Delta tables
 ``sample_qc``, ``variant_qc``, ``pcs``, ``ancestry``, ``relatedness`` and ``genotype_calls``
 (carrier queries), and ``<results>/qc/`` (the per-step summary, plots, report).
 """
@@ -28,9 +29,10 @@ def bed_prefix(config: dict) -> str:
     return os.path.join(config["results"], "genotypes", f"{config['cohort']}.qc")
 
 
-def mt_paths(config: dict) -> tuple[str, str]:
-    root = f"{config['lake']}/genotypes/{config['cohort']}"
-    return f"{root}.mt", f"{root}.qc.mt"
+def mt_path(config: dict) -> str:
+    """The QC-passed genotypes as a Hail MatrixTable, written when ``genotypes.export_matrix_table``
+    is on (for Hail users; no job reads it)."""
+    return f"{config['lake']}/genotypes/{config['cohort']}.qc.mt"
 
 
 def run(ctx, args):
@@ -66,9 +68,6 @@ def run_genotype_qc(ctx, args):
         ctx.input_file(path)
     from jobs.cohort import participants_with_traits
     participants = participants_with_traits(ctx, cfg)      # reported sex; trait status for the HWE controls
-
-    from jobs.session import start_hail
-    hl = start_hail(cfg, ctx.job)   # before anything asks Hail for its reference genomes
 
     # each input was read into arrays by its own job (jobs.read_genotypes, scattered by Snakemake)
     # (their samples are pseudonyms: the same keyed hash as the phenotype sources)
@@ -177,8 +176,7 @@ def run_genotype_qc(ctx, args):
                    if len(pairs) else "no pairs at kinship >= 0.0442"))
     pca_codes = np.ascontiguousarray(codes[:, pruned])
     del codes
-    drop = relatedness.related_to_drop(hl.Table.from_pandas(pairs), q["related_kinship"],
-                                       set(participants["participant_id"])) if len(pairs) else set()
+    drop = relatedness.related_to_drop(pairs, q["related_kinship"], set(participants["participant_id"]))
     ctx.log(f"{len(drop)} samples left out of the unrelated set (kinship > {q['related_kinship']})")
 
     # 5. PCA fitted on the unrelated, the related projected; ancestry groups
@@ -227,9 +225,9 @@ def run_genotype_qc(ctx, args):
         ctx.log(f"QC {st['step']:<24} {st['unit']:<8} removed {st['removed']:>7}, remaining {st['remaining']:>8}")
     rows = np.flatnonzero(vq["qc_pass"])
 
-    # the QC-passed MatrixTable for the Hail stages, through a PLINK 1 fileset
-    _, qc_path = mt_paths(cfg)
-    _write_qc_matrix_table(ctx, hl, ga, loci, rows, passed, vq["alt_af"], qc_path, ref_genome)
+    # the QC-passed genotypes as a PLINK 1 fileset (the GWAS and PRS jobs read it), and as a Hail
+    # MatrixTable when genotypes.export_matrix_table asks for one (the only use of Hail here)
+    _write_qc_genotypes(ctx, ga, loci, rows, passed, vq["alt_af"])
 
     # carrier queries: the non-reference calls of the QC-passed genotypes, chromosome-partitioned
     if cfg["carriers"]["genotype_calls"]:
@@ -240,7 +238,9 @@ def run_genotype_qc(ctx, args):
         version = write_calls_tables(ctx.lake, by_contig)
         ctx.outputs.append({"kind": "delta", "name": "genotype_calls", "version": version})
         ctx.log(f"genotype_calls written (version {version})")
-        if cfg["carriers"]["by_participant"]:
+        if cfg["carriers"]["by_participant"]:      # re-sorted by Spark: the one other use of the JVM
+            from jobs.session import start_hail
+            start_hail(cfg, ctx.job)
             version = write_calls_by_participant(ctx.lake)
             ctx.outputs.append({"kind": "delta", "name": "genotype_calls_by_participant", "version": version})
 
@@ -270,15 +270,14 @@ class _Loci:
     """Each variant row's place in the reference: valid, autosomal, chrX non-PAR, chrY, MT."""
 
     def __init__(self, variants: pd.DataFrame, ref_genome: str):
-        import hail as hl
-        ref = hl.get_reference(ref_genome)
+        from genomics.sex_arrays import x_nonpar_rows
+        from genomics.vcf_inputs import SEX_AND_MT_CONTIGS, reference_contigs
         contig = variants["contig"].astype(str)
         self.contig = contig.to_numpy(dtype=object)
         self.position = variants["position"].to_numpy(dtype=np.int64)
-        lengths = contig.map(ref.lengths).astype(float)
+        lengths = contig.map(reference_contigs(ref_genome)).astype(float)
         self.valid = lengths.notna().to_numpy() & (self.position >= 1) & (self.position <= lengths.fillna(0).to_numpy())
-        from genomics.sex_arrays import x_nonpar_rows
-        x, y, mt = (np.isin(self.contig, list(cs)) for cs in (ref.x_contigs, ref.y_contigs, ref.mt_contigs))
+        x, y, mt = (self.contig == SEX_AND_MT_CONTIGS[ref_genome][k] for k in ("x", "y", "mt"))
         self.autosome = self.valid & ~x & ~y & ~mt
         self.x_nonpar = x_nonpar_rows(variants, ref_genome)
         self.y, self.mt = y, mt
@@ -361,7 +360,7 @@ def _take_rows(ga, mask: np.ndarray):
 
 def _sex_check(gt, hap, x_rows, keep, samples, reported, q) -> pd.DataFrame:
     """Per kept sample: chrX non-PAR F (haploid calls as homozygous, as PLINK codes them),
-    called sex and the comparison with the reported sex (``genomics.sex_check``'s columns)."""
+    called sex and the comparison with the reported sex."""
     from genomics.sex_arrays import genetic_sex_f
     df = genetic_sex_f(gt, hap, x_rows, q["sex_female_max_f"], q["sex_male_min_f"], cols=keep)
     df.insert(0, "s", samples[keep])
@@ -411,27 +410,49 @@ def _variant_steps(vq: dict, q: dict) -> list[dict]:
     return out
 
 
-def _write_qc_matrix_table(ctx, hl, ga, loci, rows, cols, alt_af, qc_path, ref_genome) -> None:
-    """The QC-passed genotypes as a Hail MatrixTable (rows keyed by locus and alleles, row field
-    ``alt_af``): PLINK 1 .bed written from the matrix, read by ``hl.import_plink``, male non-PAR
-    chrX calls made haploid again, checkpointed."""
+def _write_qc_genotypes(ctx, ga, loci, rows, cols, alt_af) -> None:
+    """The QC-passed genotypes as ``bed_prefix``'s PLINK 1 fileset and, when
+    ``genotypes.export_matrix_table`` is on, as the Hail MatrixTable ``mt_path``; when it is
+    off, a MatrixTable an earlier run exported is removed (it would hold the old QC)."""
     import shutil
     prefix = ctx.result_path("tmp", ctx.job, "qc")
+    qc_path = mt_path(ctx.config)
     try:
-        _write_qc_files(ctx, hl, ga, loci, rows, cols, alt_af, qc_path, ref_genome, prefix)
+        _write_qc_bed(ga, loci, rows, cols, prefix)
+        if ctx.config["genotypes"]["export_matrix_table"]:
+            _export_matrix_table(ctx, ga, loci, rows, alt_af, qc_path, prefix)
+        elif os.path.exists(qc_path):
+            shutil.rmtree(qc_path)
+            ctx.log("genotypes.export_matrix_table is off: the MatrixTable an earlier run exported was removed")
+        final = bed_prefix(ctx.config)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        for ext in (".bim", ".fam", ".bed"):
+            os.replace(prefix + ext, final + ext)
+        ctx.output_path(final + ".bed", "plink-bed")
     finally:                      # a failed write leaves no half-written fileset behind
         shutil.rmtree(ctx.result_path("tmp", ctx.job), ignore_errors=True)
 
 
-def _write_qc_files(ctx, hl, ga, loci, rows, cols, alt_af, qc_path, ref_genome, prefix) -> None:
-    from genomics.plink_bed import restore_haploid, write_bed
-    # .fam sex from the chrX ploidy: 1 for samples with haploid non-PAR chrX calls (males), 2 for
-    # the others when chrX is there, 0 without chrX, so PLINK treats the fileset as we do
+def _write_qc_bed(ga, loci, rows, cols, prefix) -> None:
+    """PLINK 1 .bed/.bim/.fam of ``rows`` x ``cols``; .fam sex from the chrX ploidy: 1 for samples
+    with haploid non-PAR chrX calls (males), 2 for the others when chrX is there, 0 without chrX,
+    so PLINK treats the fileset as we do."""
+    from genomics.plink_bed import write_bed
     hap_x = _haploid_x_samples(ga, loci)
     sex = np.where(hap_x, 1, 2 if loci.x_nonpar.any() else 0).tolist()
     write_bed(prefix, ga.gt, ga.variants, ga.samples, rows=rows, cols=cols, haploid=(ga.haploid_rows, ga.haploid),
               sex=sex)
-    mt = hl.import_plink(f"{prefix}.bed", f"{prefix}.bim", f"{prefix}.fam", reference_genome=ref_genome,
+
+
+def _export_matrix_table(ctx, ga, loci, rows, alt_af, qc_path, prefix) -> None:
+    """The fileset at ``prefix`` as a Hail MatrixTable (rows keyed by locus and alleles, row
+    field ``alt_af``): read by ``hl.import_plink``, male non-PAR chrX calls made haploid again,
+    written beside ``qc_path`` and moved in whole."""
+    from genomics.plink_bed import restore_haploid
+    from jobs.session import start_hail
+    cfg = ctx.config
+    hl = start_hail(cfg, ctx.job)
+    mt = hl.import_plink(f"{prefix}.bed", f"{prefix}.bim", f"{prefix}.fam", reference_genome=cfg["reference_genome"],
                          a2_reference=True, contig_recoding={}, quant_pheno=False, missing="-9")
     mt = mt.select_cols().select_rows()
     # typed literals: an empty dict or set has no element type Hail could infer
@@ -439,7 +460,7 @@ def _write_qc_files(ctx, hl, ga, loci, rows, cols, alt_af, qc_path, ref_genome, 
                     dtype=hl.tdict(hl.tstr, hl.tfloat64))
     mt = mt.annotate_rows(alt_af=af[hl.delimit([mt.locus.contig, hl.str(mt.locus.position),
                                                 mt.alleles[0], mt.alleles[1]], ":")])
-    haploid_samples = {str(x) for x in np.asarray(ga.samples)[hap_x]}
+    haploid_samples = {str(x) for x in np.asarray(ga.samples)[_haploid_x_samples(ga, loci)]}
     mt = restore_haploid(mt, hl.literal(haploid_samples, dtype=hl.tset(hl.tstr)).contains(mt.s),
                          mt.locus.in_x_nonpar())
     from jobs.atomic import fresh_dir, replace_dir
@@ -448,11 +469,6 @@ def _write_qc_files(ctx, hl, ga, loci, rows, cols, alt_af, qc_path, ref_genome, 
     mt.write(building, overwrite=True)     # whole, then moved in: a kill leaves the old one intact
     replace_dir(building, qc_path)
     ctx.output_path(qc_path, "matrixtable")
-    final = bed_prefix(ctx.config)
-    os.makedirs(os.path.dirname(final), exist_ok=True)
-    for ext in (".bim", ".fam", ".bed"):
-        os.replace(prefix + ext, final + ext)
-    ctx.output_path(final + ".bed", "plink-bed")
 
 
 def _variant_ids(v: pd.DataFrame) -> list[str]:

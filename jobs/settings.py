@@ -13,7 +13,7 @@ COMMON = ("cohort", "results", "lake", "delta_engine")
 # purpose: a section listed needlessly costs a rerun; one missing would leave results stale.
 JOB_SETTINGS: dict[str, tuple[str, ...]] = {
     "read_genotypes": ("reference_genome", "carriers", "privacy", "spark"),     # privacy: samples saved as pseudonyms
-    "genotypes": ("reference_genome", "qc", "ancestry", "pca", "carriers", "linkage", "fhir",
+    "genotypes": ("reference_genome", "genotypes", "qc", "ancestry", "pca", "carriers", "linkage", "fhir",
                   "phenotypes", "traits", "features", "privacy", "spark"),
     "phenotypes": ("phenotypes", "traits", "features", "codes", "fhir", "devices", "consent",
                    "consent_feedback_column", "privacy", "linkage"),

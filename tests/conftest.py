@@ -39,10 +39,21 @@ def hl(tmp_path_factory):
     yield hail
 
 
+def import_split_vcfs(hl, paths, reference_genome="GRCh38", min_partitions=4):
+    """VCFs as Hail reads and splits them (a reference for the numpy reader, never a pipeline
+    step): ``GT`` only, multi-allelics split and downcoded as ``split_multi_hts`` does, with
+    ``old_locus``/``old_alleles``/``was_split``; star and symbolic ALT alleles dropped."""
+    mt = hl.import_vcf(paths, reference_genome=reference_genome, min_partitions=min_partitions,
+                       force_bgz=True, array_elements_required=False, skip_invalid_loci=True)
+    mt = mt.select_entries("GT").select_rows("rsid")
+    mt = hl.split_multi(mt, keep_star=False)
+    mt = mt.annotate_entries(GT=hl.downcode(mt.GT, mt.a_index))
+    return mt.filter_rows(~mt.alleles[1].startswith("<"))
+
+
 @pytest.fixture(scope="session")
 def cohort_mt(hl, cohort_dir, tmp_path_factory):
-    """The cohort's genotypes ingested once (multi-allelics split), checkpointed."""
-    from genomics.ingest import import_genotypes
+    """The cohort's genotypes read by Hail once (multi-allelics split), checkpointed: the
+    reference some numpy kernels are compared with."""
     vcfs = sorted(str(p) for p in (cohort_dir / "genotypes").glob("*.vcf.gz"))
-    mt = import_genotypes(vcfs, "GRCh38", min_partitions=4)
-    return mt.checkpoint(str(tmp_path_factory.mktemp("mt") / "cohort.mt"))
+    return import_split_vcfs(hl, vcfs).checkpoint(str(tmp_path_factory.mktemp("mt") / "cohort.mt"))

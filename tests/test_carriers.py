@@ -1,10 +1,13 @@
-"""genotype_calls: the non-reference calls as a Delta table, and the carrier queries on it,
-checked against Hail on a slice of the shared test cohort (both chromosomes)."""
+"""genotype_calls: the non-reference calls as a Delta table (written as the genotype job writes
+it: ``calls_table`` per chromosome, ``write_calls_tables``), and the carrier queries on it,
+checked against the calls themselves on a slice of the shared test cohort (every chromosome).
+``calls_table`` itself is checked against Hail's calls in tests/test_genotype_arrays.py."""
 from __future__ import annotations
 
 import os
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
@@ -13,7 +16,7 @@ from deltalake import DeltaTable
 
 from genomics.carriers import carriers_of, variants_of
 from jobs.carriers_io import (commit_staged_calls, layout_summary, open_calls_dataset, write_calls_by_participant,
-                              write_genotype_calls)
+                              write_calls_tables)
 from jobs.lake import open_lake
 
 ENGINES = ["polars", "duckdb"]
@@ -22,62 +25,50 @@ ROW_GROUP = 4096      # small row groups so that pruning has something to prune
 
 
 @pytest.fixture(scope="module")
-def small_mt(hl, cohort_mt, tmp_path_factory):
-    contigs = sorted(cohort_mt.aggregate_rows(hl.agg.collect_as_set(cohort_mt.locus.contig)))
-    parts = [cohort_mt.filter_rows(cohort_mt.locus.contig == c).head(PER_CONTIG) for c in contigs]
-    mt = parts[0].union_rows(*parts[1:]) if len(parts) > 1 else parts[0]
-    return mt.checkpoint(str(tmp_path_factory.mktemp("carriers") / "small.mt"))
+def small(cohort_dir):
+    """The first PER_CONTIG variants of each chromosome, with phase, as the genotype job reads
+    them; and their non-reference calls (``calls_table``) as one pandas frame."""
+    from genomics.genotype_arrays import calls_table, read_vcfs
+    ga = read_vcfs(sorted(str(p) for p in (cohort_dir / "genotypes").glob("*.vcf.gz")), workers=2,
+                   keep_phase=True)
+    contig = ga.variants["contig"].astype(str).to_numpy()
+    rows = np.concatenate([np.flatnonzero(contig == c)[:PER_CONTIG] for c in pd.unique(contig)])
+    calls = calls_table(ga, rows).to_pandas()
+    return ga, rows, calls
+
+
+def _write(lake, small):
+    from genomics.genotype_arrays import calls_table
+    ga, rows, _ = small
+    contig = ga.variants["contig"].astype(str).to_numpy()
+    by_contig = (calls_table(ga, rows[contig[rows] == c]) for c in pd.unique(contig[rows]))
+    return write_calls_tables(lake, by_contig, row_group_size=ROW_GROUP)
 
 
 @pytest.fixture(scope="module")
-def calls_lake(hl, small_mt, tmp_path_factory):
-    from genomics.carriers import non_ref_calls
+def calls_lake(small, tmp_path_factory):
     lake = open_lake(str(tmp_path_factory.mktemp("carrier_lake")))
-    version = write_genotype_calls(lake, non_ref_calls(small_mt), row_group_size=ROW_GROUP)
-    return lake, version
+    return lake, _write(lake, small)
 
 
 @pytest.fixture(scope="module")
-def per_variant(hl, small_mt):
-    """Hail's count of carriers (and hom-alt carriers) per variant."""
-    n_alt = small_mt.GT.n_alt_alleles()
-    rows = small_mt.annotate_rows(n=hl.agg.count_where(n_alt > 0), hom=hl.agg.count_where(n_alt == 2)).rows()
-    rows = rows.key_by()
-    return rows.select(chromosome=rows.locus.contig, position=rows.locus.position, ref=rows.alleles[0],
-                       alt=rows.alleles[1], n=rows.n, hom=rows.hom).to_pandas()
+def per_variant(small):
+    """Carriers (and hom-alt carriers) per variant, counted on the matrix."""
+    ga, rows, _ = small
+    g = ga.gt[rows]
+    v = ga.variants.iloc[rows]
+    return pd.DataFrame({"chromosome": v["contig"].astype(str).to_numpy(), "position": v["position"].to_numpy(),
+                         "ref": v["ref"].astype(str).to_numpy(), "alt": v["alt"].astype(str).to_numpy(),
+                         "n": (g > 0).sum(1), "hom": (g == 2).sum(1)})
 
 
-def _calls(hl, mt):
-    """Hail's non-ref entries of ``mt`` as a set of (s, contig, position, ref, alt, GT string)."""
-    mt = mt.filter_entries(mt.GT.n_alt_alleles() > 0)
-    e = mt.entries()
-    return {(r.s, r.c, r.p, r.ref, r.alt, r.g) for r in
-            e.select(c=e.locus.contig, p=e.locus.position, ref=e.alleles[0], alt=e.alleles[1],
-                     g=hl.str(e.GT)).collect()}
-
-
-def test_non_ref_calls_formats_genotypes(hl):
-    """Het, hom-alt, phased and haploid calls kept with VCF-style strings; hom-ref and missing dropped."""
-    from genomics.carriers import non_ref_calls
-    mt = hl.utils.range_matrix_table(n_rows=1, n_cols=6)
-    calls = hl.literal([hl.call(0, 1), hl.call(1, 1), hl.call(1, 0, phased=True), hl.call(1),
-                        hl.call(0, 0), hl.missing(hl.tcall)])
-    mt = mt.key_cols_by(s=hl.str(mt.col_idx))
-    mt = mt.annotate_entries(GT=calls[mt.col_idx])
-    mt = mt.key_rows_by(locus=hl.locus("chr1", 100 + mt.row_idx), alleles=["A", "G"]).drop("row_idx", "col_idx")
-    got = sorted(non_ref_calls(mt).collect(), key=lambda r: r.participant)
-    assert [(r.participant, r.genotype, r.n_alt) for r in got] == [("0", "0/1", 1), ("1", "1/1", 2),
-                                                                  ("2", "1|0", 1), ("3", "1", 1)]
-    assert {(r.chromosome, r.position, r.ref, r.alt) for r in got} == {("chr1", 100, "A", "G")}
-
-
-def test_table_holds_exactly_the_non_ref_calls(hl, small_mt, calls_lake, per_variant):
+def test_table_holds_exactly_the_non_ref_calls(small, calls_lake, per_variant):
     lake, version = calls_lake
     assert version == 0
     ds = open_calls_dataset(lake)
-    n_hail = small_mt.aggregate_entries(hl.agg.count_where(small_mt.GT.n_alt_alleles() > 0))
-    assert ds.count_rows() == n_hail > 0
-    # Every variant has exactly Hail's carriers and hom-alt carriers.
+    ga, rows, calls = small
+    assert ds.count_rows() == int((ga.gt[rows] > 0).sum()) == len(calls) > 0
+    # Every variant has exactly the matrix's carriers and hom-alt carriers.
     import polars as pl
     got = (pl.from_arrow(ds.to_table(columns=["chromosome", "position", "ref", "alt", "n_alt"]))
            .with_columns(pl.col(c).cast(pl.String) for c in ["ref", "alt"])
@@ -86,19 +77,26 @@ def test_table_holds_exactly_the_non_ref_calls(hl, small_mt, calls_lake, per_var
     want = per_variant[per_variant["n"] > 0]
     assert {tuple(r) for r in got.select("chromosome", "position", "ref", "alt", "n", "hom").iter_rows()} == \
         {(r.chromosome, r.position, r.ref, r.alt, r.n, r.hom) for r in want.itertuples()}
-    # Hand check: a few single entries, present (or absent) with the right genotype.
-    e = small_mt.entries()
-    e = e.filter(hl.is_defined(e.GT)).head(40).collect()
-    for r in e:
-        f = ((pads.field("chromosome") == r.locus.contig) & (pads.field("position") == r.locus.position)
-             & (pads.field("participant") == r.s))
-        rows = ds.to_table(filter=f, columns=["ref", "alt", "genotype", "n_alt"]).to_pylist()
-        rows = [x for x in rows if (x["ref"], x["alt"]) == tuple(r.alleles)]
-        if r.GT.n_alt_alleles() == 0:
-            assert rows == []
-        else:
-            assert rows == [{"ref": r.alleles[0], "alt": r.alleles[1], "genotype": str(r.GT),
-                             "n_alt": r.GT.n_alt_alleles()}]
+    # Hand check: the first 40 called entries, present (or absent) with the right genotype.
+    samples = np.asarray(ga.samples)
+    checked = 0
+    for k, i in enumerate(rows[:40]):
+        v = ga.variants.iloc[i]
+        for j in (0, 1, 7):
+            n_alt = int(ga.gt[i, j])
+            if n_alt < 0:
+                continue
+            f = ((pads.field("chromosome") == str(v["contig"])) & (pads.field("position") == int(v["position"]))
+                 & (pads.field("participant") == samples[j]))
+            got_rows = ds.to_table(filter=f, columns=["ref", "alt", "genotype", "n_alt"]).to_pylist()
+            got_rows = [x for x in got_rows if (x["ref"], x["alt"]) == (str(v["ref"]), str(v["alt"]))]
+            checked += 1
+            if n_alt == 0:
+                assert got_rows == []
+            else:
+                assert len(got_rows) == 1 and got_rows[0]["n_alt"] == n_alt
+                assert got_rows[0]["genotype"] in ({"0/1", "0|1", "1|0", "1"} if n_alt == 1 else {"1/1", "1|1"})
+    assert checked > 50
 
 
 def test_layout_partitions_and_sorts(calls_lake, per_variant):
@@ -130,37 +128,36 @@ def test_layout_partitions_and_sorts(calls_lake, per_variant):
 
 
 @pytest.fixture(scope="module")
-def carrier_cases(hl, small_mt, per_variant):
-    """Hail's carriers, as {(participant, genotype)}, of three variants (incl. the commonest)."""
+def carrier_cases(small, per_variant):
+    """The carriers, as {(participant, genotype)}, of three variants (incl. the commonest)."""
+    calls = small[2]
     some = per_variant[per_variant["n"] > 0]
     cases = []
     for v in (some.iloc[0], some.iloc[len(some) // 2], some.sort_values("n").iloc[-1]):
-        mt = small_mt.filter_rows((small_mt.locus == hl.locus(v.chromosome, int(v.position)))
-                                  & (small_mt.alleles == [v.ref, v.alt]))
-        cases.append((v, {(s, g) for s, *_, g in _calls(hl, mt)}))
+        c = calls[(calls["chromosome"] == v.chromosome) & (calls["position"] == v.position)
+                  & (calls["ref"] == v.ref) & (calls["alt"] == v.alt)]
+        cases.append((v, set(zip(c["participant"], c["genotype"]))))
     return cases
 
 
 @pytest.fixture(scope="module")
-def region_cases(hl, small_mt, per_variant):
-    """Hail's calls, as {(position, ref, alt, genotype)}, of two participants in the middle
-    half of each chromosome."""
-    samples = small_mt.s.collect()
-    who = [samples[7], samples[-1]]
-    regions = []
-    for c in sorted(per_variant["chromosome"].unique()):
-        pos = per_variant.loc[per_variant["chromosome"] == c, "position"]
-        regions.append((c, int(pos.quantile(0.25)), int(pos.quantile(0.75))))
-    mt = small_mt.filter_cols(hl.literal(set(who)).contains(small_mt.s))
-    mt = mt.filter_rows(hl.any([(mt.locus.contig == c) & (mt.locus.position >= a) & (mt.locus.position <= b)
-                                for c, a, b in regions]))
-    calls = _calls(hl, mt)
-    return [((s, c, a, b), {(p, ref, alt, g) for s2, c2, p, ref, alt, g in calls if s2 == s and c2 == c})
-            for s in who for c, a, b in regions]
+def region_cases(small, per_variant):
+    """The calls, as {(position, ref, alt, genotype)}, of two participants in the middle half of
+    each chromosome."""
+    ga, _, calls = small
+    who = [ga.samples[7], ga.samples[-1]]
+    out = []
+    for s_ in who:
+        for c in sorted(per_variant["chromosome"].unique()):
+            pos = per_variant.loc[per_variant["chromosome"] == c, "position"]
+            a, b = int(pos.quantile(0.25)), int(pos.quantile(0.75))
+            sel = calls[(calls["participant"] == s_) & (calls["chromosome"] == c) & calls["position"].between(a, b)]
+            out.append(((s_, c, a, b), set(zip(sel["position"], sel["ref"], sel["alt"], sel["genotype"]))))
+    return out
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_carriers_of_matches_hail(calls_lake, per_variant, carrier_cases, engine):
+def test_carriers_of_matches_the_calls(calls_lake, per_variant, carrier_cases, engine):
     lake, _ = calls_lake
     ds = open_calls_dataset(lake)
     for v, want in carrier_cases:
@@ -176,7 +173,7 @@ def test_carriers_of_matches_hail(calls_lake, per_variant, carrier_cases, engine
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_variants_of_matches_hail(calls_lake, region_cases, engine):
+def test_variants_of_matches_the_calls(calls_lake, region_cases, engine):
     lake, _ = calls_lake
     ds = open_calls_dataset(lake)
     for (s, c, start, end), want in region_cases:
@@ -187,9 +184,10 @@ def test_variants_of_matches_hail(calls_lake, region_cases, engine):
     assert variants_of(ds, "nobody", c, start, end, engine=engine).height == 0
 
 
-def test_participant_major_companion(calls_lake, region_cases):
-    """The optional companion: same rows, participant-major; variants_of gives the same answers
-    while reading one or two row groups per chromosome."""
+def test_participant_major_companion(hl, calls_lake, region_cases):
+    """The optional companion: same rows, participant-major (re-sorted by Spark, here Hail's
+    session, as the genotype job starts it); variants_of gives the same answers while reading
+    one or two row groups per chromosome."""
     lake, version = calls_lake
     assert write_calls_by_participant(lake, version=version, row_group_size=ROW_GROUP) == 0
     ds = open_calls_dataset(lake, "genotype_calls_by_participant")
@@ -204,12 +202,11 @@ def test_participant_major_companion(calls_lake, region_cases):
     assert len([rg for fr in ds.get_fragments(filter=f) for rg in fr.split_by_row_group(f, schema=ds.schema)]) <= 2
 
 
-def test_rerun_overwrites_without_duplicates(hl, small_mt, calls_lake):
-    from genomics.carriers import non_ref_calls
+def test_rerun_overwrites_without_duplicates(small, calls_lake):
     lake, version = calls_lake
     before = open_calls_dataset(lake).count_rows()
     files_before = set(DeltaTable(lake.path("genotype_calls")).file_uris())
-    assert write_genotype_calls(lake, non_ref_calls(small_mt), row_group_size=ROW_GROUP) == version + 1
+    assert _write(lake, small) == version + 1
     ds = open_calls_dataset(lake)
     assert ds.count_rows() == before
     dt = DeltaTable(lake.path("genotype_calls"))
@@ -230,7 +227,7 @@ def _stage(folder, chrom, name, positions, participant="P1"):
 
 
 def test_commit_lays_out_exact_row_groups_and_fails_cleanly(tmp_path):
-    """No Hail: staged files (named out of position order, odd sizes) become exact, sorted
+    """Staged files (named out of position order, odd sizes) become exact, sorted
     row groups; a failing rewrite leaves the table at its version and no stray files."""
     staging, table = tmp_path / "staging", str(tmp_path / "lake" / "genotype_calls")
     _stage(staging, "chr1", "part-00000.parquet", list(range(5000, 7000)))

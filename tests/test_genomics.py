@@ -1,81 +1,65 @@
-"""Genotype stages on real Hail, checked against the simulated cohort's truth and by hand."""
+"""Genotype stages as the genotype job runs them (numpy), checked against the simulated
+cohort's truth."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from genomics.qc import compute_qc, filter_to_qc_pass
-
 QC = dict(sample_call_rate=0.97, variant_call_rate=0.98, maf=0.01, hwe_p=1e-6)
 
 
 @pytest.fixture(scope="module")
-def qc(cohort_mt):
-    return compute_qc(cohort_mt, **QC)
+def qc(cohort_dir):
+    """The job's four PLINK filters on the cohort: (arrays, kept samples, variant filters)."""
+    from genomics import qc_arrays as qa
+    from genomics.genotype_arrays import read_vcfs
+    ga = read_vcfs(sorted(str(p) for p in (cohort_dir / "genotypes").glob("*.vcf.gz")), workers=2)
+    hap = (ga.haploid_rows, ga.haploid)
+    all_counts, missing = qa.count_calls(ga.gt, *hap)
+    keep = missing <= qa.max_missing(ga.gt.shape[0], 1 - QC["sample_call_rate"])
+    counts = qa.counts_over(ga.gt, keep, *hap, all_counts=all_counts)
+    vf = qa.variant_filters(counts, counts, geno=1 - QC["variant_call_rate"], maf=QC["maf"], hwe=QC["hwe_p"])
+    return ga, keep, vf
 
 
 @pytest.fixture(scope="module")
-def qc_mt(cohort_mt, qc):
-    return filter_to_qc_pass(cohort_mt, qc).persist()
+def qc_passed(qc):
+    """The QC-passed genotypes: (int8 variants x samples, variants table, samples)."""
+    ga, keep, vf = qc
+    rows = np.flatnonzero(vf["qc_pass"])
+    return (np.ascontiguousarray(ga.gt[rows][:, keep]), ga.variants.iloc[rows].reset_index(drop=True),
+            list(np.asarray(ga.samples)[keep]))
 
 
 @pytest.fixture(scope="module")
-def pcs(qc_mt):
-    from genomics.ancestry import compute_pcs
-    scores, eigenvalues, n = compute_pcs(qc_mt, n_pcs=5)
-    return scores.to_pandas(), eigenvalues, n
-
-
-def test_ingest_splits_multiallelics(cohort_mt, cohort_dir):
-    import pysam
-    n_records, n_extra = 0, 0
-    for vcf in sorted((cohort_dir / "genotypes").glob("*.vcf.gz")):
-        with pysam.VariantFile(str(vcf)) as f:
-            for rec in f:
-                n_records += 1
-                n_extra += len(rec.alts) - 1
-    assert n_extra > 0
-    assert cohort_mt.count_rows() == n_records + n_extra
-    assert cohort_mt.aggregate_rows(hl_all_biallelic(cohort_mt))
-
-
-def hl_all_biallelic(mt):
-    import hail as hl
-    return hl.agg.all(hl.len(mt.alleles) == 2)
+def pcs(qc_passed):
+    """5 PCs as the job fits them: common autosomal variants, LD-pruned, HWE-normalised PCA."""
+    from genomics.ancestry import hwe_normalized_pcs
+    from genomics.genotype_arrays import locus_order
+    from genomics.ld_prune import ld_prune
+    gt, v, samples = qc_passed
+    called = gt >= 0
+    af = np.where(called, gt, 0).sum(1) / np.maximum(2 * called.sum(1), 1)
+    auto = ~v["contig"].astype(str).isin(["chrX", "chrY", "chrM"]).to_numpy()
+    rows = locus_order(v, auto & (np.minimum(af, 1 - af) >= 0.05))
+    pruned = rows[ld_prune(gt[rows], v["position"].to_numpy()[rows], v["contig"].astype(str).to_numpy()[rows])]
+    scores, eigenvalues = hwe_normalized_pcs(np.ascontiguousarray(gt[pruned].T), np.ones(len(samples), bool), 5)
+    df = pd.DataFrame(scores, columns=[f"PC{i + 1}" for i in range(scores.shape[1])])
+    df.insert(0, "s", samples)
+    return df, eigenvalues, len(pruned)
 
 
 def test_qc_removes_the_injected_problems(qc, cohort_dir):
+    ga, keep, vf = qc
     truth = pd.read_csv(cohort_dir / "qc_truth.tsv", sep="\t")
-    sqc = qc.sample_qc.to_pandas()
-    failed = set(sqc.loc[~sqc["qc_pass"], "s"])
+    failed = set(np.asarray(ga.samples)[~keep])
     assert failed == set(truth.loc[truth["kind"] == "bad_sample", "sample_id"])
-    vqc = qc.variant_qc.to_pandas()
-    vqc["site"] = list(zip(vqc["locus"].map(lambda l: l.contig), vqc["locus"].map(lambda l: l.position)))
+    site = pd.Series(list(zip(ga.variants["contig"].astype(str), ga.variants["position"].astype(int))))
     sites = lambda kind: set(zip(truth.loc[truth["kind"] == kind, "chromosome"],  # noqa: E731
                                  truth.loc[truth["kind"] == kind, "position"].astype(int)))
-    assert set(vqc.loc[~vqc["pass_call_rate"], "site"]) == sites("bad_variant")
-    assert not vqc.loc[vqc["site"].isin(sites("hwe_violation")), "pass_hwe"].any()
-    steps = {(s["step"], s["unit"]): s for s in qc.steps}
-    assert steps[("sample_call_rate", "samples")]["removed"] == len(failed)
-    assert steps[("hwe", "variants")]["remaining"] == int(vqc["qc_pass"].sum())
-
-
-def test_qc_metrics_match_a_hand_computation(cohort_mt, qc):
-    """Call rate, alt AF and MAF for a few variants, computed from the raw calls."""
-    import hail as hl
-    passing = set(qc.sample_qc.filter(qc.sample_qc.qc_pass).s.collect())
-    sub = cohort_mt.filter_cols(hl.literal(passing).contains(cohort_mt.s)).head(25)
-    calls = sub.select_entries(n=sub.GT.n_alt_alleles()).entries().to_pandas()
-    vqc = qc.variant_qc.to_pandas()
-    vqc["key"] = vqc["locus"].map(str) + vqc["alleles"].map(str)
-    calls["key"] = calls["locus"].map(str) + calls["alleles"].map(str)
-    for key, d in calls.groupby("key"):
-        row = vqc.set_index("key").loc[key]
-        called = d["n"].dropna()
-        assert row["call_rate"] == pytest.approx(len(called) / len(d))
-        assert row["alt_af"] == pytest.approx(called.sum() / (2 * len(called)))
-        assert row["maf"] == pytest.approx(min(row["alt_af"], 1 - row["alt_af"]))
+    assert set(site[~vf["pass_call_rate"]]) == sites("bad_variant")
+    assert not vf["pass_hwe"][site.isin(sites("hwe_violation")).to_numpy()].any()
 
 
 def test_pc1_separates_the_populations(pcs, cohort_dir):
@@ -87,7 +71,7 @@ def test_pc1_separates_the_populations(pcs, cohort_dir):
     assert eigenvalues[0] > 2 * eigenvalues[1] and n > 300
 
 
-def test_gwas_finds_the_causal_loci_and_is_calibrated(qc_mt, pcs, cohort_dir, hl):
+def test_gwas_finds_the_causal_loci_and_is_calibrated(qc_passed, pcs, cohort_dir):
     """The pipeline's kernels (genomics/glm_arrays.py) on the QC-passed genotypes: the strongest
     causal loci of ldl_c reach genome-wide significance near causal variants only, and null traits
     that differ between populations are calibrated with PCs and inflated without them."""
@@ -103,15 +87,14 @@ def test_gwas_finds_the_causal_loci_and_is_calibrated(qc_mt, pcs, cohort_dir, hl
     d = ph.merge(pcs[0], left_on="participant_id", right_on="s").drop(columns=["s"])
     d["sex"] = d["sex"].astype("float64")
     covs = ["age", "sex", "PC1", "PC2", "PC3"]
-    x = qc_mt.annotate_cols(_i=hl.literal({s: i for i, s in enumerate(d["participant_id"])}).get(qc_mt.s))
-    x = x.filter_cols(hl.is_defined(x._i))
-    order = x._i.collect()
-    G = hl.linalg.BlockMatrix.from_entry_expr(hl.float64(hl.or_else(x.GT.n_alt_alleles(), -1))).to_numpy()
-    G = G.astype(np.int8)
+    gt, v, samples = qc_passed
+    idx = {s_: i for i, s_ in enumerate(d["participant_id"])}
+    cols = np.array([s_ in idx for s_ in samples])
+    order = [idx[s_] for s_ in np.asarray(samples)[cols]]
+    G = np.ascontiguousarray(gt[:, cols])
     ph_in_order = d.iloc[order].reset_index(drop=True)
-    r = x.rows()
-    variants = r.select(chromosome=r.locus.contig, position=r.locus.position, ref=r.alleles[0],
-                        alt=r.alleles[1]).to_pandas()
+    variants = pd.DataFrame({"chromosome": v["contig"].astype(str), "position": v["position"].astype(int),
+                             "ref": v["ref"].astype(str), "alt": v["alt"].astype(str)})
 
     def gwas(traits, cv):
         return pd.concat(gwas_blocks(lambda a, b: G[a:b], len(G), variants,

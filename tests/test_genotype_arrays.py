@@ -110,10 +110,9 @@ def test_counts_af_and_hwe_use_ploidy(small):
     assert (c.hom_ref[6] + c.het[6] + c.hom_alt[6]) == 0                # no diploid call: no HWE test
     assert np.isnan(qa.alt_allele_freq(c)[8])                           # nothing called
     assert sample_missing.tolist() == [2, 1, 3, 6, 4]
-    q = qa.filter(small.gt, mind=1, geno=1, maf=0, hwe=1e-300, haploid_rows=small.haploid_rows,
-                  haploid=small.haploid)
-    assert np.isnan(q.p_hwe[6]) and np.isnan(q.p_hwe[8])
-    assert q.p_hwe[5] == pytest.approx(qa.hwe_midp([1], [0], [1])[0])
+    vf = qa.variant_filters(c, c, geno=1, maf=0, hwe=1e-300)
+    assert np.isnan(vf["p_hwe"][6]) and np.isnan(vf["p_hwe"][8])
+    assert vf["p_hwe"][5] == pytest.approx(qa.hwe_midp([1], [0], [1])[0])
 
 
 def test_same_result_plain_several_files_and_workers(tmp_path):
@@ -313,6 +312,20 @@ def test_allele_counts_and_hwe_match_plink(cohort):
             assert (ids[i] in (work / "one.snplist").read_text().split()) is kept, (ids[i], p[i], factor)
 
 
+def _job_filters(gt, *, mind, geno, maf, hwe):
+    """The genotype job's four filters (``jobs/genotypes.py``): --mind over all variants, then
+    --geno/--maf/--hwe over the kept samples; removed counts in PLINK's order (geno, hwe, maf)."""
+    all_counts, missing = qa.count_calls(gt)
+    keep = missing <= qa.max_missing(gt.shape[0], mind)
+    counts = qa.counts_over(gt, keep, all_counts=all_counts)
+    vf = qa.variant_filters(counts, counts, geno=geno, maf=maf, hwe=hwe)
+    removed, alive = {"mind": int((~keep).sum())}, np.ones(gt.shape[0], bool)
+    for name, col in (("geno", "pass_call_rate"), ("hwe", "pass_hwe"), ("maf", "pass_maf")):
+        removed[name] = int((alive & ~vf[col]).sum())
+        alive &= vf[col]
+    return {"keep_samples": keep, "keep_variants": vf["qc_pass"], "removed": removed}
+
+
 @needs_plink
 @pytest.mark.parametrize("mind, geno", [(0.03, 0.02), (0.002, 0.002)])
 def test_kept_sets_match_plink(cohort, mind, geno):
@@ -320,17 +333,17 @@ def test_kept_sets_match_plink(cohort, mind, geno):
     sex information for chrX allele counts and HWE). 0.002 puts the thresholds among the
     counts (1500 * 0.002 = 3 missing calls)."""
     auto = cohort["auto"]
-    q = qa.filter(cohort["gt"][auto], mind=mind, geno=geno, maf=0.01, hwe=1e-6)
+    q = _job_filters(cohort["gt"][auto], mind=mind, geno=geno, maf=0.01, hwe=1e-6)
     run("--pfile", "all", "--autosome", "--mind", mind, "--geno", geno, "--maf", 0.01, "--hwe", 1e-6, "midp",
         "--write-snplist", "--write-samples", "--out", "qc", cwd=cohort["work"])
     kept_s = read_table(cohort["work"] / "qc.id")["#IID"].tolist()
     kept_v = (cohort["work"] / "qc.snplist").read_text().split()
-    assert kept_s == [s for s, k in zip(cohort["ga"].samples, q.keep_samples) if k]
-    assert kept_v == cohort["ids"][auto][q.keep_variants].tolist()
-    assert 0 < q.keep_samples.sum() < len(q.keep_samples) and 0 < q.keep_variants.sum() < len(q.keep_variants)
+    assert kept_s == [s for s, k in zip(cohort["ga"].samples, q["keep_samples"]) if k]
+    assert kept_v == cohort["ids"][auto][q["keep_variants"]].tolist()
+    assert 0 < q["keep_samples"].sum() < len(q["keep_samples"]) and 0 < q["keep_variants"].sum() < len(q["keep_variants"])
     # the per-step counts in PLINK's order and log
     log = (cohort["work"] / "qc.log").read_text()
-    removed = {s["step"]: s["removed"] for s in q.steps}
+    removed = q["removed"]
     assert f"{removed['mind']} sample{'s' if removed['mind'] != 1 else ''} removed due to missing genotype data (--mind)" in log
     assert f"--geno: {removed['geno']} variant" in log
     assert f"--hwe midp: {removed['hwe']} variant" in log
@@ -338,7 +351,7 @@ def test_kept_sets_match_plink(cohort, mind, geno):
 
 
 # --------------------------------------------------------------------------------------------
-# phase and the carrier calls table (genotype_arrays.calls_table) against Hail's non_ref_calls
+# phase and the carrier calls table (genotype_arrays.calls_table) against Hail's entries
 
 PHASED = [
     ("chr1", 100, "A", "G", "GT", ["0/1", "1/1", "0/0", "./.", "1/0"]),
@@ -373,8 +386,13 @@ def test_phase_kept_as_htslib_encodes_it(tmp_path):
 
 
 def _hail_calls(mt):
-    from genomics.carriers import non_ref_calls
-    df = non_ref_calls(mt).to_pandas()
+    """Hail's non-reference entries of ``mt`` (locus, alleles, then sample order) as rows of the
+    genotype_calls table, the genotype as ``hl.str`` writes the call."""
+    import hail as hl
+    mt = mt.select_rows().select_cols().select_entries("GT")
+    ht = mt.filter_entries(mt.GT.n_alt_alleles() > 0).entries().key_by()
+    df = ht.select(participant=ht.s, chromosome=ht.locus.contig, position=ht.locus.position, ref=ht.alleles[0],
+                   alt=ht.alleles[1], genotype=hl.str(ht.GT), n_alt=ht.GT.n_alt_alleles()).to_pandas()
     return df.astype({c: str for c in ["participant", "chromosome", "ref", "alt", "genotype"]}).astype(
         {"position": np.int32, "n_alt": np.int32})
 
@@ -386,16 +404,16 @@ def _ours(table):
     return table.to_pandas()
 
 
-def test_calls_table_equals_non_ref_calls_hand_made(hl, tmp_path):
+def test_calls_table_equals_hails_calls_hand_made(hl, tmp_path):
     """Phased, unphased, haploid and multi-allelic calls; files given chrX first (rows sorted by
     locus as Hail keys them, a min_rep-moved allele included); then a row and sample subset.
     The MatrixTable is checkpointed first, as the genotype job does: on the lazy split_multi
-    result non_ref_calls lists the rows moved by min_rep (here chr1:362) after all others."""
+    result Hail lists the rows moved by min_rep (here chr1:362) after all others."""
+    from conftest import import_split_vcfs
     from genomics.genotype_arrays import calls_table
-    from genomics.ingest import import_genotypes
     paths = [write_vcf(tmp_path / "x", S5, PHASED[5:]), write_vcf(tmp_path / "a", S5, PHASED[:5])]
     ga = read_vcfs(paths, keep_phase=True)
-    mt = import_genotypes(paths, "GRCh38", min_partitions=1).checkpoint(str(tmp_path / "hand.mt"))
+    mt = import_split_vcfs(hl, paths, min_partitions=1).checkpoint(str(tmp_path / "hand.mt"))
     ours = _ours(calls_table(ga))
     pd.testing.assert_frame_equal(ours, _hail_calls(mt))
     assert set(ours["genotype"]) == {"0/1", "1/1", "0|1", "1|0", "1|1", "1"}
@@ -421,7 +439,7 @@ def cohort_arrays(cohort_dir):
     return read_vcfs(vcfs, workers=2, keep_phase=True)
 
 
-def test_calls_table_equals_non_ref_calls_on_cohort(hl, cohort_mt, cohort_arrays):
+def test_calls_table_equals_hails_calls_on_cohort(hl, cohort_mt, cohort_arrays):
     from genomics.genotype_arrays import calls_table
     ga = cohort_arrays
     v = ga.variants
@@ -547,12 +565,24 @@ def _ids(v):
 
 
 # --------------------------------------------------------------------------------------------
-# sex check (genomics.sex_arrays) against genomics.sex_check.impute_genetic_sex
+# sex check (genomics.sex_arrays) against Hail's impute_sex
+
+
+def impute_genetic_sex(mt, female_threshold=0.2, male_threshold=0.8):
+    """Hail's chrX non-PAR F (``hl.impute_sex``, haploid calls as homozygous, as PLINK codes
+    them) and the called sex: the reference for ``genetic_sex_f``."""
+    import hail as hl
+    x = mt.filter_rows(mt.locus.in_x_nonpar())
+    gt = hl.if_else(x.GT.ploidy == 1, hl.call(x.GT[0], x.GT[0]), x.GT)
+    sex = hl.impute_sex(gt, aaf_threshold=0.0, include_par=False,
+                        female_threshold=female_threshold, male_threshold=male_threshold)
+    return sex.select(f_stat=sex.f_stat, n_x_called=sex.n_called,
+                      genetic_sex=hl.case().when(sex.f_stat < female_threshold, "F")
+                                           .when(sex.f_stat > male_threshold, "M").default("U"))
 
 
 def test_genetic_sex_f_equals_impute_genetic_sex(hl, cohort_mt, cohort_arrays):
     from genomics.sex_arrays import genetic_sex_f, x_nonpar_rows
-    from genomics.sex_check import impute_genetic_sex
     ga = cohort_arrays
     nonpar = x_nonpar_rows(ga.variants)
     assert 0 < nonpar.sum() < (ga.variants["contig"] == "chrX").sum()          # PAR1 rows too
@@ -586,7 +616,7 @@ def _decode_bed(path, n_rows, n):
 
 
 def test_write_bed_bytes(tmp_path, small):
-    from genomics.plink_bed import haploid_layout, pack_bed_rows, write_bed
+    from genomics.plink_bed import pack_bed_rows, write_bed
     assert pack_bed_rows(np.array([[2, -1, 1, 0, 1]], np.int8)).tolist() == [[0b11100100, 0b10]]
     rows, cols = [0, 2, 5, 6], [4, 0, 3]
     assert write_bed(str(tmp_path / "s"), small.gt, small.variants, S5, rows, cols,
@@ -603,14 +633,6 @@ def test_write_bed_bytes(tmp_path, small):
     assert fam[1].tolist() == ["S5", "S1", "S4"] and fam[4].tolist() == [1, 1, 2]
     with pytest.raises(ValueError, match="whitespace"):
         write_bed(str(tmp_path / "t"), small.gt, small.variants, ["S 1", "S2", "S3", "S4", "S5"])
-    # row 5 (chrX 400): S1, S2 haploid; S5's diploid 1|1 would come back haploid 1
-    hap_samples, wrong_n_alt, wrong_ploidy = haploid_layout(small.gt, small.haploid_rows, small.haploid,
-                                                             small.variants["contig"] == "chrX")
-    assert hap_samples.tolist() == [True, True, False, True, True] and (wrong_n_alt, wrong_ploidy) == (1, 1)
-    # only row 6 (chrX 500) non-PAR: row 5's haploid S1 '0' and S2 '1' come back diploid
-    assert haploid_layout(small.gt, small.haploid_rows, small.haploid, [6], cols=[0, 1, 3])[1:] == (1, 2)
-    assert haploid_layout(small.gt, small.haploid_rows, small.haploid, [6], rows=[6], cols=[0, 1, 3])[1:] == (0, 0)
-    assert haploid_layout(small.gt, small.haploid_rows, small.haploid, [5])[1:] == (2, 4)
 
 
 @pytest.fixture(scope="module")
@@ -618,13 +640,12 @@ def cohort_bed(cohort_arrays, tmp_path_factory):
     """The whole cohort (all contigs) as one .bed in locus order, haploid ALT calls written
     1/1, the haploid samples' sex male."""
     from genomics.genotype_arrays import locus_order
-    from genomics.plink_bed import haploid_layout, write_bed
+    from genomics.plink_bed import write_bed
     from genomics.sex_arrays import x_nonpar_rows
     ga = cohort_arrays
     order = locus_order(ga.variants)
-    hap_samples, wrong_n_alt, wrong_ploidy = haploid_layout(ga.gt, ga.haploid_rows, ga.haploid,
-                                                             x_nonpar_rows(ga.variants))
-    assert wrong_n_alt == wrong_ploidy == 0 and 0 < hap_samples.sum() < len(ga.samples)
+    hap_samples = ga.haploid[x_nonpar_rows(ga.variants)[ga.haploid_rows]].any(0)   # as the genotype job
+    assert 0 < hap_samples.sum() < len(ga.samples)
     prefix = str(tmp_path_factory.mktemp("bed") / "cohort")
     write_bed(prefix, ga.gt, ga.variants, ga.samples, rows=order, haploid=(ga.haploid_rows, ga.haploid),
               sex=np.where(hap_samples, 1, 0))

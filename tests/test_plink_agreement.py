@@ -44,24 +44,40 @@ def pgen(cohort_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def biallelic_mt(cohort_mt):
-    return cohort_mt.filter_rows(~cohort_mt.was_split).persist()
+def biallelic(cohort_dir):
+    """The cohort as the genotype job reads it (``read_vcfs``), only the rows from biallelic
+    records (PLINK reads the fileset with --max-alleles 2)."""
+    from genomics.genotype_arrays import read_vcfs
+    from jobs.genotypes import _take_rows
+    ga = read_vcfs(sorted(str(p) for p in (cohort_dir / "genotypes").glob("*.vcf.gz")), workers=2)
+    return _take_rows(ga, ~ga.variants["was_split"].to_numpy(dtype=bool))
 
 
 def vid(df):
     return df["chromosome"] + ":" + df["position"].astype(str) + ":" + df["ref"] + ":" + df["alt"]
 
 
-@pytest.fixture(scope="module")
-def ours(biallelic_mt):
-    import hail as hl
-    from genomics.qc import compute_qc
-    qc = compute_qc(biallelic_mt, **THR)
-    s = qc.sample_qc.to_pandas()
-    v = qc.variant_qc.key_by()
-    v = v.select(chromosome=v.locus.contig, position=v.locus.position, ref=v.alleles[0], alt=v.alleles[1],
-                 pass_call_rate=v.pass_call_rate, pass_maf=v.pass_maf, pass_hwe=v.pass_hwe).to_pandas()
+def _variants(ga, **cols):
+    v = ga.variants
+    v = pd.DataFrame({"chromosome": v["contig"].astype(str), "position": v["position"].astype(int),
+                      "ref": v["ref"].astype(str), "alt": v["alt"].astype(str), **cols})
     v["id"] = vid(v)
+    return v
+
+
+@pytest.fixture(scope="module")
+def ours(biallelic):
+    """The genotype job's filters (``jobs/genotypes.py``): the sample call rate over all
+    variants (--mind), then call rate, MAF and HWE over the samples kept."""
+    from genomics import qc_arrays as qa
+    ga = biallelic
+    hap = (ga.haploid_rows, ga.haploid)
+    all_counts, missing = qa.count_calls(ga.gt, *hap)
+    keep = missing <= qa.max_missing(ga.gt.shape[0], 1 - THR["sample_call_rate"])
+    counts = qa.counts_over(ga.gt, keep, *hap, all_counts=all_counts)
+    vf = qa.variant_filters(counts, counts, geno=1 - THR["variant_call_rate"], maf=THR["maf"], hwe=THR["hwe_p"])
+    s = pd.DataFrame({"s": list(ga.samples), "pass_call_rate": keep})
+    v = _variants(ga, pass_call_rate=vf["pass_call_rate"], pass_maf=vf["pass_maf"], pass_hwe=vf["pass_hwe"])
     return s, v
 
 
@@ -80,7 +96,7 @@ def test_variant_filters_match_plink(pgen, ours, flag, col):
     s, v = ours
     pd.DataFrame({"#IID": s.loc[s["pass_call_rate"], "s"]}).to_csv(pgen / "keep.txt", sep="\t", index=False)
     value = {"--geno": 1 - THR["variant_call_rate"], "--maf": THR["maf"], "--hwe": THR["hwe_p"]}[flag]
-    # Hail's HWE test is the exact test with mid-p correction: PLINK 2's `--hwe p midp`.
+    # the HWE test is the exact test with mid-p correction: PLINK 2's `--hwe p midp`.
     extra = ["midp"] if flag == "--hwe" else []
     run("--pfile", "all", "--keep", "keep.txt", flag, value, *extra, "--write-snplist", "allow-dups",
         "--out", col, cwd=pgen)
@@ -93,18 +109,23 @@ def test_variant_filters_match_plink(pgen, ours, flag, col):
     assert kept == set(v.loc[v[col], "id"])
 
 
-def test_hwe_in_a_subset_matches_plink_keep(pgen, biallelic_mt, cohort_dir):
-    """HWE computed in a sample subset (here: population 0 of the truth, as the pipeline's
-    largest-ancestry subset) keeps exactly what PLINK 2 keeps with --keep <subset> --hwe midp."""
-    from genomics.qc import compute_variant_qc
+def test_hwe_in_a_subset_matches_plink_keep(pgen, cohort_dir):
+    """The genotype job's HWE step in a sample subset (here: population 0 of the truth, as the
+    pipeline's largest-ancestry subset; ``qc_arrays.counts_over`` on the subset's columns, then
+    ``variant_filters``) keeps exactly what PLINK 2 keeps with --keep <subset> --hwe midp, with
+    PLINK's mid-p values."""
+    from genomics import qc_arrays as qa
+    from genomics.genotype_arrays import read_vcfs
+    ga = read_vcfs(sorted(str(p) for p in (cohort_dir / "genotypes").glob("*.vcf.gz")), workers=2)
     truth = pd.read_csv(cohort_dir / "sample_truth.tsv", sep="\t")
-    subset = set(truth.loc[truth["population"] == 0, "sample_id"])
-    v = compute_variant_qc(biallelic_mt, 0.0, 0.0, THR["hwe_p"], hwe_samples=subset).key_by()
-    v = v.select(chromosome=v.locus.contig, position=v.locus.position, ref=v.alleles[0], alt=v.alleles[1],
-                 p_hwe=v.p_hwe, pass_hwe=v.pass_hwe).to_pandas()
-    v = v[~v["chromosome"].isin(["chrX", "chrY", "chrM"])]
-    v["id"] = vid(v)
-    pd.DataFrame({"#IID": sorted(subset)}).to_csv(pgen / "hwe_keep.txt", sep="\t", index=False)
+    cols = np.isin(ga.samples, truth.loc[truth["population"] == 0, "sample_id"])
+    hap = (ga.haploid_rows, ga.haploid)
+    all_counts, _ = qa.count_calls(ga.gt, *hap)
+    sub = qa.counts_over(ga.gt, cols, *hap, all_counts=all_counts)
+    vf = qa.variant_filters(sub, sub, geno=1.0, maf=0.0, hwe=THR["hwe_p"])
+    v = _variants(ga, pass_hwe=vf["pass_hwe"], p_hwe=vf["p_hwe"])
+    v = v[~ga.variants["was_split"].to_numpy(dtype=bool) & ~v["chromosome"].isin(["chrX", "chrY", "chrM"])]
+    pd.DataFrame({"#IID": np.asarray(ga.samples)[cols]}).to_csv(pgen / "hwe_keep.txt", sep="\t", index=False)
     run("--pfile", "all", "--keep", "hwe_keep.txt", "--autosome", "--hardy", "midp", "--hwe", THR["hwe_p"], "midp",
         "--write-snplist", "allow-dups", "--out", "hwe_subset", cwd=pgen)
     kept = read_list(pgen / "hwe_subset.snplist")
@@ -115,29 +136,6 @@ def test_hwe_in_a_subset_matches_plink_keep(pgen, biallelic_mt, cohort_dir):
     ok = p.notna()
     assert ok.mean() > 0.99
     assert np.allclose(p[ok], ref.loc[ok, "MIDP"], rtol=1e-4, atol=1e-12)
-
-
-def test_numpy_hwe_in_a_subset_matches_plink_keep(pgen, cohort_dir):
-    """The genotype job's HWE step (``qc_arrays.counts_over`` on the subset's columns, then
-    ``variant_filters``) keeps exactly what PLINK 2 keeps with --keep <subset> --hwe midp."""
-    from genomics import qc_arrays as qa
-    from genomics.genotype_arrays import read_vcfs
-    ga = read_vcfs(sorted(str(p) for p in (cohort_dir / "genotypes").glob("*.vcf.gz")), workers=2)
-    truth = pd.read_csv(cohort_dir / "sample_truth.tsv", sep="\t")
-    cols = np.isin(ga.samples, truth.loc[truth["population"] == 0, "sample_id"])
-    hap = (ga.haploid_rows, ga.haploid)
-    all_counts, _ = qa.count_calls(ga.gt, *hap)
-    sub = qa.counts_over(ga.gt, cols, *hap, all_counts=all_counts)
-    vf = qa.variant_filters(sub, sub, geno=1.0, maf=0.0, hwe=THR["hwe_p"])
-    v = ga.variants.assign(chromosome=ga.variants["contig"].astype(str), ref=ga.variants["ref"].astype(str),
-                           alt=ga.variants["alt"].astype(str), pass_hwe=vf["pass_hwe"])
-    v = v[~v["was_split"] & ~v["chromosome"].isin(["chrX", "chrY", "chrM"])]
-    pd.DataFrame({"#IID": np.asarray(ga.samples)[cols]}).to_csv(pgen / "hwe_keep_np.txt", sep="\t", index=False)
-    run("--pfile", "all", "--keep", "hwe_keep_np.txt", "--autosome", "--hwe", THR["hwe_p"], "midp",
-        "--write-snplist", "allow-dups", "--out", "hwe_subset_np", cwd=pgen)
-    kept = read_list(pgen / "hwe_subset_np.snplist")
-    assert kept == set(vid(v[v["pass_hwe"]]))
-    assert len(v) > len(kept)
 
 
 def test_numpy_mac_matches_plink_mac(pgen, cohort_dir):
@@ -156,23 +154,28 @@ def test_numpy_mac_matches_plink_mac(pgen, cohort_dir):
 
 
 @pytest.fixture(scope="module")
-def common(biallelic_mt, ours):
-    import hail as hl
-    from genomics.kinship import genotype_codes
+def common(biallelic, ours):
+    """The samples passing the call rate; autosomal variants with call rate >= 0.98 and MAF >=
+    0.05 in them, in locus order (as the genotype job picks them for KING and PCA).
+    Returns (codes samples x variants, samples, variant IDs, the variants' rows)."""
+    from genomics import qc_arrays as qa
+    from genomics.genotype_arrays import locus_order
+    ga = biallelic
     s, _ = ours
-    mt = biallelic_mt.filter_cols(hl.literal(set(s.loc[s["pass_call_rate"], "s"])).contains(biallelic_mt.s))
-    mt = hl.variant_qc(mt)
-    mt = mt.filter_rows(mt.locus.in_autosome() & (mt.variant_qc.call_rate >= 0.98)
-                        & (hl.min(mt.variant_qc.AF[1], 1 - mt.variant_qc.AF[1]) >= 0.05))
-    codes, samples = genotype_codes(mt)
-    rows = mt.rows().key_by()
-    ids = rows.select(i=hl.delimit([rows.locus.contig, hl.str(rows.locus.position), rows.alleles[0], rows.alleles[1]], ":")).i.collect()
-    return codes, samples, ids
+    keep = s["pass_call_rate"].to_numpy()
+    hap = (ga.haploid_rows, ga.haploid)
+    counts = qa.counts_over(ga.gt, keep, *hap)
+    vf = qa.variant_filters(counts, counts, geno=0.02, maf=0.05, hwe=0.0)
+    v = _variants(ga)
+    auto = ~v["chromosome"].isin(["chrX", "chrY", "chrM"]).to_numpy()
+    rows = locus_order(ga.variants, auto & vf["pass_call_rate"] & (vf["maf"] >= 0.05))
+    codes = np.ascontiguousarray(ga.gt[rows][:, keep].T)
+    return codes, list(np.asarray(ga.samples)[keep]), v["id"].to_numpy()[rows].tolist(), rows
 
 
 def test_king_kinship_matches_plink(pgen, common):
     from genomics.kinship import king_robust
-    codes, samples, ids = common
+    codes, samples, ids, _ = common
     (pgen / "common.txt").write_text("\n".join(ids) + "\n")
     pd.DataFrame({"#IID": samples}).to_csv(pgen / "ksamples.txt", sep="\t", index=False)
     run("--pfile", "all", "--keep", "ksamples.txt", "--extract", "common.txt", "--make-king-table",
@@ -189,7 +192,7 @@ def test_king_kinship_matches_plink(pgen, common):
 
 def test_king_finds_every_injected_relative_pair(common, cohort_dir):
     from genomics.kinship import king_robust
-    codes, samples, _ = common
+    codes, samples, _, _ = common
     kin = king_robust(codes)
     idx = {s: i for i, s in enumerate(samples)}
     rel = pd.read_csv(cohort_dir / "relatives.tsv", sep="\t")
@@ -200,23 +203,19 @@ def test_king_finds_every_injected_relative_pair(common, cohort_dir):
     assert (got[dup] > 0.354).all() and (got[~dup] > 0.177).all() and (got[~dup] < 0.354).all()
 
 
-def test_pcs_match_plink_pca(pgen, common, biallelic_mt):
-    """Top 5 PCs on LD-pruned common variants agree with plink2 --pca up to sign."""
-    import hail as hl
-    from genomics.ancestry import hwe_normalized_pcs, select_pca_variants
-    from genomics.kinship import genotype_codes
-    codes, samples, _ = common
-    mt = biallelic_mt.filter_cols(hl.literal(set(samples)).contains(biallelic_mt.s))
-    mt = mt.annotate_rows(alt_af=hl.agg.mean(mt.GT.n_alt_alleles()) / 2)
-    mt = mt.filter_rows(hl.agg.fraction(hl.is_defined(mt.GT)) >= 0.98)
-    pruned = select_pca_variants(mt)
-    pcodes, psamples = genotype_codes(pruned)
-    rows = pruned.rows().key_by()
-    ids = rows.select(i=hl.delimit([rows.locus.contig, hl.str(rows.locus.position), rows.alleles[0], rows.alleles[1]], ":")).i.collect()
-    (pgen / "pruned.txt").write_text("\n".join(ids) + "\n")
+def test_pcs_match_plink_pca(pgen, common, biallelic):
+    """Top 5 PCs on LD-pruned common variants (the genotype job's ``ld_prune``, r2 0.2 in 500 kb)
+    agree with plink2 --pca up to sign."""
+    from genomics.ancestry import hwe_normalized_pcs
+    from genomics.ld_prune import ld_prune
+    codes, samples, ids, rows = common
+    v = biallelic.variants
+    pruned = ld_prune(np.ascontiguousarray(codes.T), v["position"].to_numpy()[rows],
+                      v["contig"].astype(str).to_numpy()[rows], r2=0.2, window_bp=500_000)
+    (pgen / "pruned.txt").write_text("\n".join(np.asarray(ids)[pruned]) + "\n")
     run("--pfile", "all", "--keep", "ksamples.txt", "--extract", "pruned.txt", "--pca", "5", "--out", "pca", cwd=pgen)
-    ref = pd.read_csv(pgen / "pca.eigenvec", sep="\t").set_index("#IID").loc[psamples]
-    scores, _ = hwe_normalized_pcs(pcodes, np.ones(len(psamples), bool), 5)
+    ref = pd.read_csv(pgen / "pca.eigenvec", sep="\t").set_index("#IID").loc[samples]
+    scores, _ = hwe_normalized_pcs(np.ascontiguousarray(codes[:, pruned]), np.ones(len(samples), bool), 5)
     for k in range(5):
         r = np.corrcoef(scores[:, k], ref[f"PC{k + 1}"])[0, 1]
         print(f"PC{k + 1} vs plink2 --pca: |r| {abs(r):.6f}")
@@ -224,9 +223,10 @@ def test_pcs_match_plink_pca(pgen, common, biallelic_mt):
 
 
 @pytest.mark.skipif(plink19 is None, reason="plink1.9 is not installed (make test installs it as root)")
-def test_sex_check_matches_plink19_check_sex(cohort_dir, cohort_mt, tmp_path):
-    """chrX F and the called sex agree with PLINK 1.9's --check-sex (default 0.2 / 0.8)."""
-    from genomics.sex_check import impute_genetic_sex
+def test_sex_check_matches_plink19_check_sex(cohort_dir, biallelic, tmp_path):
+    """chrX F and the called sex (the genotype job's ``genetic_sex_f``) agree with PLINK 1.9's
+    --check-sex (default 0.2 / 0.8)."""
+    from genomics.sex_arrays import genetic_sex_f, x_nonpar_rows
     vcf = cohort_dir / "genotypes" / "chrX.vcf.gz"
     if not vcf.exists():
         pytest.skip("the test cohort has no chrX")
@@ -237,8 +237,9 @@ def test_sex_check_matches_plink19_check_sex(cohort_dir, cohort_mt, tmp_path):
     subprocess.run([plink19, "--bfile", "x", "--check-sex", "--out", "sex"], cwd=tmp_path, check=True,
                    capture_output=True)
     ref = pd.read_csv(tmp_path / "sex.sexcheck", sep=r"\s+").set_index("IID")
-    x = cohort_mt.filter_rows((cohort_mt.locus.contig == "chrX") & ~cohort_mt.was_split)
-    ours = impute_genetic_sex(x).to_pandas().set_index("s").loc[ref.index]
+    ga = biallelic
+    ours = genetic_sex_f(ga.gt, (ga.haploid_rows, ga.haploid), x_nonpar_rows(ga.variants, "GRCh38"), 0.2, 0.8)
+    ours = ours.set_index(pd.Index(list(ga.samples))).loc[ref.index]
     assert np.corrcoef(ours["f_stat"], ref["F"])[0, 1] > 0.99
     called = ref["SNPSEX"].map({1: "M", 2: "F", 0: "U"})
     agree = ours["genetic_sex"].to_numpy() == called.to_numpy()

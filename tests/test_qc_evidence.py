@@ -115,7 +115,7 @@ def test_judge_evidence_thresholds_by_hand():
 
 
 @pytest.mark.slow
-def test_no_chrx_few_variants_skips_sex_check_and_kinship(hl, tmp_path):
+def test_no_chrx_few_variants_skips_sex_check_and_kinship(tmp_path):
     """No chrX at all and 300 autosomal variants: the job completes (it crashed writing the
     MatrixTable), the .fam sex is 0, no genetic sex is called, KING is skipped (below 1,000
     variants) so the duplicate pair S00/S01 is not flagged and everyone is in the unrelated set;
@@ -146,7 +146,7 @@ def test_no_chrx_few_variants_skips_sex_check_and_kinship(hl, tmp_path):
 
 
 @pytest.mark.slow
-def test_diploid_coded_males_too_few_then_enough_chrx(hl, tmp_path):
+def test_diploid_coded_males_too_few_then_enough_chrx(tmp_path):
     """Males written diploid on chrX: the job completes; .fam sex is 2 for everyone (no haploid
     calls). With qc.min_variants.sex_check.skip 500 the 400 chrX sites are too few: the sex
     check is skipped and nobody dropped. With the defaults (warn 1000, skip 100) it runs with a
@@ -173,7 +173,7 @@ def test_diploid_coded_males_too_few_then_enough_chrx(hl, tmp_path):
 
 
 @pytest.mark.slow
-def test_linkage_check_in_the_genotype_job(hl, tmp_path, capsys):
+def test_linkage_check_in_the_genotype_job(tmp_path, capsys):
     """10 of 40 genotyped samples have a participant record: below linkage.min_match_rate the
     job stops (exit 4) with the counts, and leaves no scratch."""
     vcf = cohort(tmp_path, 50, None)
@@ -188,7 +188,7 @@ def test_linkage_check_in_the_genotype_job(hl, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_too_few_variants_for_pca_skips_pca_ancestry_and_heterozygosity(hl, tmp_path):
+def test_too_few_variants_for_pca_skips_pca_ancestry_and_heterozygosity(tmp_path):
     """60 autosomal variants (below the PCA hard minimum of 100 after LD pruning): no PCs, every ancestry
     'unassigned', no heterozygosity outlier, nobody dropped; the report says PCA was skipped."""
     vcf = cohort(tmp_path, 60, None, duplicate=False)

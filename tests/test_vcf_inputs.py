@@ -1,10 +1,9 @@
-"""The VCFs centres ship (plain, gzip, bgzip with or without an index, BCF) import to the same
-MatrixTable; contigs are renamed to the reference's style; odd records are kept, made missing
+"""The VCFs centres ship (plain, gzip, bgzip with or without an index, BCF) read into the same
+genotype matrix (the genotype job's reader); contigs are renamed to the reference's style; odd records are kept, made missing
 or dropped with a count; malformed files stop with the file, the line and the problem."""
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import shutil
 import subprocess
@@ -24,7 +23,7 @@ LENGTHS = {"GRCh37": {"1": 249250621, "X": 155270560, "Y": 59373566, "MT": 16569
            "GRCh38": {"1": 248956422, "X": 156040895, "Y": 57227415, "MT": 16569}}
 
 # One record per situation. CHROM is written bare here; chr_style() renames for GRCh37 tests.
-# The three last records are skipped by Hail: a POS past chrM's end, a decoy, an unplaced GRCh37 contig.
+# The three last records are skipped by the genotype job: a POS past chrM's end, a decoy, an unplaced GRCh37 contig.
 RECORDS = """\
 1	100	rs1	A	G	.	PASS	.	GT:DP	0/1:5	1|1:7	./.:.
 1	200	.	A	G,T	.	PASS	.	GT:AD	1/2:1,2,3	0|2	./1
@@ -99,21 +98,28 @@ def bgzip(plain: str, out: str) -> str:
     return out
 
 
-def collect(hl, mt):
-    """A Table of the split rows with ``e``: per sample struct(n, ploidy, phased), missing if no call."""
-    mt = mt.annotate_entries(g=hl.or_missing(hl.is_defined(mt.GT), hl.struct(
-        n=mt.GT.n_alt_alleles(), ploidy=mt.GT.ploidy, phased=mt.GT.phased)))
-    return mt.localize_entries("e", "cols").select("e")
-
-
 def bare(contig: str) -> str:
     return "MT" if contig == "chrM" else contig.removeprefix("chr")
 
 
-def as_dict(rows) -> dict:
-    """{(contig without chr, pos, ALT): [per sample (n_alt, ploidy, phased) or None]}."""
-    return {(bare(r.locus.contig), r.locus.position, r.alleles[1]):
-            [None if e.g is None else (e.g.n, e.g.ploidy, e.g.phased) for e in r.e] for r in rows}
+def as_dict(ga, lengths) -> dict:
+    """{(contig without chr, pos, ALT): [per sample (n_alt, ploidy, phased) or None]} of the
+    rows inside the reference (``lengths``: contig -> length), as the genotype job keeps them."""
+    contigs = ga.variants["contig"].astype(str)
+    inside = contigs.isin(lengths) & (ga.variants["position"] <= contigs.map(lengths).astype(float))
+    got = {}
+    for i in np.flatnonzero(inside.to_numpy()):
+        hap = ga.haploid_block(i, i + 1)
+        ph = ga.phase_block(i, i + 1)
+        calls = []
+        for j, n in enumerate(ga.gt[i]):
+            if n < 0:
+                calls.append(None)
+                continue
+            haploid = hap is not None and hap[0, j]
+            calls.append((int(n), 1 if haploid else 2, bool(ph is not None and ph[0][0, j])))
+        got[(bare(contigs[i]), int(ga.variants["position"][i]), str(ga.variants["alt"][i]))] = calls
+    return got
 
 
 # -- the same file in every container ------------------------------------------------------------
@@ -147,23 +153,6 @@ def prepared(forms, tmp_path_factory):
     return prepare_vcfs(list(forms.values()), str(tmp_path_factory.mktemp("work")), "GRCh38")
 
 
-@pytest.fixture(scope="module")
-def imported(hl, prepared, forms):
-    """Every form imported on its own. Hail-ready files with the same bytes (the three bgzip forms
-    differ only in their index, which Hail never reads) are imported once: Hail is deterministic."""
-    from genomics.ingest import import_genotypes
-    by_content: dict[str, dict] = {}
-    out = {}
-    for name, path in zip(forms, prepared.paths):
-        digest = hashlib.sha1(open(path, "rb").read()).hexdigest()
-        if digest not in by_content:
-            mt = import_genotypes([path], "GRCh38", 1, contig_recoding=prepared.contig_recoding)
-            by_content[digest] = as_dict(collect(hl, mt).collect())
-        out[name] = by_content[digest]
-    assert len(by_content) >= 2
-    return out
-
-
 def test_kinds_and_actions(prepared, forms):
     kinds = dict(zip(forms, prepared.kinds))
     actions = dict(zip(forms, prepared.actions))
@@ -183,52 +172,39 @@ def test_kinds_and_actions(prepared, forms):
     assert prepared.counts["n_contigs_not_in_reference"] == 2
 
 
-def test_every_form_imports_to_the_same_matrix_table(imported):
-    reference = imported["plain"]
-    assert reference == EXPECTED            # multi-allelic split, half-calls, haploid, phased, FORMAT gaps
-    for name, rows in imported.items():
-        assert rows == reference, name
-
-
-def test_half_calls_are_missing_in_hail_itself(hl, forms):
-    """Hail 0.2.139 reads ./1, 1/. and .|1 as a missing call (not an error, not a partial call);
-    import_genotypes relies on that, so it is pinned here."""
-    mt = hl.import_vcf(forms["plain"], reference_genome="GRCh38", skip_invalid_loci=True,
-                       contig_recoding=contig_recoding_for("GRCh38"), array_elements_required=False)
-    mt = mt.filter_rows(mt.locus.position == 500)
-    gt, dp = mt.aggregate_entries((hl.agg.count_where(hl.is_defined(mt.GT)), hl.agg.collect(mt.DP)))
-    assert gt == 0 and sorted(dp) == [3, 4, 5]     # the call is missing, the rest of the entry is kept
-
-
-def test_counts(hl, prepared, imported):
-    from genomics.ingest import count_records
-    c = count_records(prepared.paths, "GRCh38", 2, contig_recoding=prepared.contig_recoding,
-                      sources=prepared.source_of)
+def test_counts(prepared):
+    from genomics.genotype_arrays import read_vcfs
+    from jobs.genotypes import _Loci
+    ga = read_vcfs(prepared.paths, contig_recoding=prepared.contig_recoding)
+    c = ga.counts
     k = len(prepared.paths)                  # every form read together, as a mixed cohort would be
     if BCFTOOLS:
         out = subprocess.run([BCFTOOLS, "view", "-H", prepared.sources[0]], check=True,
                              capture_output=True, text=True).stdout
         assert len(out.splitlines()) == N_RECORDS
     assert c.n_records == k * N_RECORDS
-    assert c.n_skipped_invalid_locus == k * N_SKIPPED
-    assert c.skipped_by_contig == {"hs37d5": k, "GL000192.1": k, "chrM": k}
+    valid = _Loci(ga.variants, "GRCh38").valid
+    assert ga.variants.loc[~valid, "record"].nunique() == k * N_SKIPPED
+    assert ga.variants.loc[~valid, "contig"].astype(str).value_counts().to_dict() == {"hs37d5": k, "GL000192.1": k,
+                                                                                       "chrM": k}
     assert c.n_no_alt == k and c.n_multiallelic == 3 * k
     assert (c.n_dropped_star, c.n_dropped_symbolic, c.n_dropped_breakend) == (k, 3 * k, k)
-    assert c.n_rows == k * len(EXPECTED) == k * len(imported["plain"])
+    assert int(valid.sum()) == k * len(EXPECTED)
 
 
 # -- contig naming ------------------------------------------------------------------------------
 
-def test_chr_names_are_recoded_for_grch37(hl, tmp_path):
-    from genomics.ingest import import_genotypes
+def test_chr_names_are_recoded_for_grch37(tmp_path):
+    from genomics.genotype_arrays import read_vcfs
+    from genomics.vcf_inputs import reference_contigs
     plain = write(tmp_path / "chr.vcf", vcf_text(CHR, "GRCh37"))
     prep = prepare_vcfs([bgzip(plain, str(tmp_path / "chr.vcf.gz"))], str(tmp_path / "work"), "GRCh37")
     assert prep.contigs_recoded == {"chr1": "1", "chrX": "X", "chrY": "Y", "chrM": "MT"}
     assert prep.contigs_not_in_reference == ["chrUn_hs37d5", "chrUn_gl000192"]
-    mt = import_genotypes(prep.paths, "GRCh37", 1, contig_recoding=prep.contig_recoding)
-    rows = collect(hl, mt).collect()
-    assert {r.locus.contig for r in rows} == {"1", "X", "Y", "MT"}      # GRCh37 names, nothing skipped kept
-    assert as_dict(rows) == EXPECTED
+    ga = read_vcfs(prep.paths, contig_recoding=prep.contig_recoding, keep_phase=True)
+    got = as_dict(ga, reference_contigs("GRCh37"))
+    assert got == EXPECTED
+    assert set(ga.variants["contig"].astype(str)) >= {"1", "X", "Y", "MT"}       # GRCh37 names
 
 
 def test_recoding_maps():
@@ -300,8 +276,8 @@ X	500	.	A	G,T	.	PASS	.	GT	2	1/2	0/1
 
 
 @needs_bcftools
-def test_split_agrees_with_bcftools_norm(hl, tmp_path):
-    from genomics.ingest import import_genotypes
+def test_split_agrees_with_bcftools_norm(tmp_path):
+    from genomics.genotype_arrays import read_vcfs
     plain = write(tmp_path / "multi.vcf", header(BARE, LENGTHS["GRCh38"]) + MULTI)
     vcf = bgzip(plain, str(tmp_path / "multi.vcf.gz"))
     n_records = int(subprocess.run(f"{BCFTOOLS} view -H {vcf} | wc -l", shell=True, check=True,
@@ -316,13 +292,10 @@ def test_split_agrees_with_bcftools_norm(hl, tmp_path):
                 bcf_alt[i] += sum(a != "0" for a in alleles)
 
     prep = prepare_vcfs([vcf], str(tmp_path / "w"), "GRCh38")
-    mt = import_genotypes(prep.paths, "GRCh38", 1, contig_recoding=prep.contig_recoding)
-    r = mt.aggregate_entries(hl.struct(
-        n_alt=hl.agg.group_by(mt.s, hl.agg.sum(mt.GT.n_alt_alleles())), n_entries=hl.agg.count(),
-        n_sites=hl.len(hl.agg.collect_as_set(hl.tuple([mt.old_locus, mt.old_alleles])))))
-    assert r.n_sites == n_records == 6                      # every record kept
-    assert r.n_entries // 3 == len(split) == 12            # as many biallelic rows as bcftools norm -m -any
-    assert [r.n_alt[s] for s in ("S1", "S2", "S3")] == bcf_alt
+    ga = read_vcfs(prep.paths, contig_recoding=prep.contig_recoding)
+    assert ga.variants["record"].nunique() == n_records == 6        # every record kept
+    assert len(ga.gt) == len(split) == 12                          # as many biallelic rows as bcftools norm -m -any
+    assert np.where(ga.gt > 0, ga.gt, 0).sum(0).tolist() == bcf_alt
 
 
 # -- malformed files ----------------------------------------------------------------------------
@@ -406,28 +379,6 @@ def test_bad_headers_stop_before_hail(tmp_path, case):
     assert e.value.line == line and PROBLEMS[case] in e.value.problem and p in str(e.value)
 
 
-@pytest.mark.parametrize("case,where", [("pos_not_numeric", "count pass"), ("too_few_columns", "entries"),
-                                        ("empty_ref", "entries")])
-def test_hail_failures_become_input_errors(hl, tmp_path, case, where):
-    """The bad line is in the middle of a bgzipped file, so the cheap checks pass and only Hail's
-    read meets it: in the count pass (row fields only) or in the caller's action over the entries
-    (a short row is noticed only there; an empty REF trips the guard in import_genotypes)."""
-    from genomics.ingest import hail_input_errors, import_genotypes, import_genotypes_with_counts
-    text, line = malformed(case)
-    src = bgzip(write(tmp_path / "bad.vcf", text), str(tmp_path / "bad.vcf.gz"))
-    prep = prepare_vcfs([src], str(tmp_path / "w"), "GRCh38")
-    with pytest.raises(InputDataError) as e:
-        if where == "count pass":
-            import_genotypes_with_counts(prep.paths, "GRCh38", 1, contig_recoding=prep.contig_recoding,
-                                         sources=prep.source_of)
-        else:
-            mt = import_genotypes(prep.paths, "GRCh38", 1, contig_recoding=prep.contig_recoding)
-            with hail_input_errors(prep.paths, sources=prep.source_of):     # as around the checkpoint
-                mt.aggregate_entries(hl.agg.count_where(hl.is_defined(mt.GT)))
-    assert e.value.path == src and e.value.line == line and PROBLEMS[case] in e.value.problem
-    assert "SECRET" not in str(e.value) and e.value.__suppress_context__
-
-
 def test_contigs_without_contig_lines_come_from_the_index_or_a_scan(tmp_path):
     text = "".join(l + "\n" for l in vcf_text().splitlines() if not l.startswith("##contig"))
     plain = write(tmp_path / "nocontig.vcf", text)
@@ -450,42 +401,18 @@ def test_validate_option_finds_what_hail_would_accept(tmp_path):
     assert e.value.line == line
 
 
-def test_error_mapping_without_a_malformed_line(hl, forms):
-    """A parse failure the validator cannot place still names the file (never Hail's text, which
-    quotes the line); a failure that is not about the input (memory, Spark) is left alone."""
-    from genomics.ingest import _input_error_for
-    good = forms["bgzip"]
-    err = _input_error_for(f"HailException: file:{os.path.abspath(good)}:offset 99: error while parsing "
-                           "line\n1\t100\trsSECRET", [good], {good: "/data/centre/x.vcf.gz"})
-    assert err.path == "/data/centre/x.vcf.gz" and err.line is None and "SECRET" not in str(err)
-    assert _input_error_for("java.lang.OutOfMemoryError: Java heap space", [good], {}) is None
-
-
 def test_every_form_reads_the_same_into_the_genotype_matrix(prepared, forms):
     """The genotype job's reader (cyvcf2 into the int8 matrix) gives, for every container, the
     calls Hail gives: multi-allelics split, half-calls missing, haploid and phased calls kept;
     rows outside the reference (contig or position) are the ones the job drops."""
-    import hail as hl
     from genomics.genotype_arrays import read_vcfs
-    lengths = hl.get_reference("GRCh38").lengths
+    from genomics.vcf_inputs import reference_contigs
+    lengths = reference_contigs("GRCh38")
     for name, path in zip(forms, prepared.paths):
         ga = read_vcfs([path], contig_recoding=prepared.contig_recoding, keep_phase=True)
         contigs = ga.variants["contig"].astype(str)
         assert set(contigs[~contigs.isin(lengths)]) == {"hs37d5", "GL000192.1"}, name
-        got = {}
-        inside = contigs.isin(lengths) & (ga.variants["position"] <= contigs.map(lengths).astype(float))
-        for i in np.flatnonzero(inside.to_numpy()):
-            hap = ga.haploid_block(i, i + 1)
-            ph = ga.phase_block(i, i + 1)
-            calls = []
-            for j, n in enumerate(ga.gt[i]):
-                if n < 0:
-                    calls.append(None)
-                    continue
-                haploid = hap is not None and hap[0, j]
-                calls.append((int(n), 1 if haploid else 2, bool(ph is not None and ph[0][0, j])))
-            got[(bare(contigs[i]), int(ga.variants["position"][i]), str(ga.variants["alt"][i]))] = calls
-        assert got == EXPECTED, name
+        assert as_dict(ga, lengths) == EXPECTED, name
 
 
 @pytest.mark.parametrize("case", ["too_few_columns", "pos_not_numeric", "pos_zero", "empty_ref"])
