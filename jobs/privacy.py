@@ -115,7 +115,7 @@ def load_key(config: dict, log=None) -> bytes:
             make_private_dir(config)
         with owner_only():
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            tmp = f"{path}.{os.getpid()}.tmp"
+            tmp = f"{path}.{secrets.token_hex(8)}.tmp"
             with open(tmp, "w") as fh:
                 fh.write(secrets.token_hex(32) + "\n")
         try:
@@ -164,13 +164,18 @@ def check_lake_key(lake_root: str, key: bytes) -> None:
     path = os.path.join(folder, "pseudonym_key.json")
     mine = key_fingerprint(key)
     os.makedirs(folder, exist_ok=True)
+    # written whole, then linked into place: a job starting at the same moment sees either no
+    # file or the whole one, never an empty one
+    tmp = f"{path}.{secrets.token_hex(8)}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump({"fingerprint": mine}, fh)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"fingerprint": mine}, fh)
+        os.link(tmp, path)
         return
     except FileExistsError:
         pass
+    finally:
+        os.remove(tmp)
     with open(path) as fh:
         theirs = json.load(fh).get("fingerprint")
     if theirs != mine:

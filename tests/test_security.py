@@ -316,3 +316,18 @@ def test_jobs_starting_together_share_one_throwaway_key(tmp_path, monkeypatch):
     assert len(set(keys)) == 1 and len(keys[0]) == 64
     private = tmp_path / "results" / "private"
     assert os.listdir(private) == ["pseudonym.key"] and assert_owner_only(str(private)) == 1
+
+
+def test_jobs_starting_together_agree_on_the_lake_key(tmp_path):
+    """Parallel jobs (read_genotypes x N) check the lake's key fingerprint at the same moment:
+    each sees the whole fingerprint file, never an empty one; another key is still refused."""
+    from concurrent.futures import ThreadPoolExecutor
+    from jobs.privacy import KeyMismatchError, check_lake_key
+    lake = str(tmp_path / "lake")
+    for _ in range(20):
+        with ThreadPoolExecutor(8) as ex:
+            list(ex.map(lambda _: check_lake_key(lake, b"same-key"), range(16)))
+        with pytest.raises(KeyMismatchError):
+            check_lake_key(lake, b"another-key")
+        import shutil
+        shutil.rmtree(lake)
