@@ -27,3 +27,10 @@ def replace_dir(new: str, final: str) -> None:
     os.replace(new, final)
     shutil.rmtree(old, ignore_errors=True)
 
+
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed into place."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
