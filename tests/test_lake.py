@@ -176,10 +176,12 @@ def test_concurrent_writers_of_one_table_serialise(tmp_path):
     """issue 12 fault 3: four processes creating and merging into one new table at once: every
     row lands once (without the per-table lock, two first writers each create the table and
     one's rows are lost)."""
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from jobs.lake import open_lake
     root = str(tmp_path / "lake")
-    with ProcessPoolExecutor(4) as ex:
+    # spawn, not fork: delta-rs's tokio runtime, once started in this process, refuses forked children
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as ex:
         list(ex.map(_merge_rows, [(root, w) for w in "abcd"]))
     t = open_lake(root).read("t")
     assert sorted(t["k"]) == sorted(f"{w}{i}" for w in "abcd" for i in range(5))
