@@ -113,6 +113,7 @@ class Lake:
     def delete(self, name, predicate: str) -> int: raise NotImplementedError
     def write_spark(self, name, sdf, mode="overwrite") -> int: raise NotImplementedError
     def read_spark(self, spark, name, version=None): raise NotImplementedError
+    def commit_parts(self, name, adds: list[dict], schema: pa.Schema, mode="overwrite") -> int: raise NotImplementedError
 
 
 class DeltaRsLake(Lake):
@@ -213,6 +214,34 @@ class DeltaRsLake(Lake):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
+    def commit_parts(self, name, adds: list[dict], schema: pa.Schema, mode="overwrite") -> int:
+        """Commit Parquet files already written into the table's folder (by Spark tasks,
+        ``jobs.spark_blocks.write_part``: path relative to the table, size, modification time,
+        row count) as one version: ``overwrite`` replaces the table's rows (and schema),
+        ``append`` adds them. Files of a task that failed or a job that died before this commit
+        are in no version (a vacuum removes them). Returns the new version."""
+        import json
+        from deltalake import Schema as DeltaSchema
+        from deltalake.transaction import AddAction, create_table_with_add_actions
+        actions = [AddAction(path=a["path"], size=int(a["size"]), partition_values={},
+                             modification_time=int(a["modification_time"]), data_change=True,
+                             stats=json.dumps({"numRecords": int(a["num_records"])})) for a in adds]
+        with _writing(self, name):
+            exists = self.exists(name)
+            if not actions or (exists and set(self.columns(name)) != set(schema.names)):
+                if not actions:         # nothing written: an empty table of the schema
+                    write_deltalake(self.path(name), schema.empty_table(), mode=mode, schema_mode="overwrite")
+                    return self.version(name)
+                # a changed schema: replace the table with an empty one of the new schema first
+                write_deltalake(self.path(name), schema.empty_table(), mode="overwrite", schema_mode="overwrite")
+                exists = True
+            if not exists:
+                create_table_with_add_actions(self.path(name), DeltaSchema.from_arrow(schema), actions,
+                                              mode="overwrite")
+            else:
+                self._table(name).create_write_transaction(actions, mode=mode, schema=schema)
+        return self.version(name)
+
     def read_spark(self, spark, name, version=None):
         """A consistent snapshot as a Spark frame (no Delta jars needed): the table's files."""
         dt = self._table(name, version)
@@ -256,6 +285,21 @@ class DeltaSparkLake(Lake):
             w = w.partitionBy(*partition_by)
         w.save(self.path(name))
         return self.version(name)
+
+    def commit_parts(self, name, adds, schema, mode="overwrite"):
+        """The Parquet files the tasks wrote, through delta-spark's writer (one commit); the
+        task files are then removed (delta-spark wrote its own)."""
+        paths = [f"{self.path(name)}/{a['path']}" for a in adds]
+        if paths:
+            sdf = self.spark.read.parquet(*paths)
+        else:
+            from pyspark.sql.pandas.types import from_arrow_schema
+            sdf = self.spark.createDataFrame([], from_arrow_schema(schema))
+        version = self.write_spark(name, sdf, mode=mode)
+        for p in paths:
+            if "://" not in p and os.path.exists(p):
+                os.remove(p)
+        return version
 
     def merge(self, name, df, keys, changed=None):
         sdf = self.spark.createDataFrame(df) if isinstance(df, pd.DataFrame) else df

@@ -34,6 +34,16 @@ class JobContext:
     mlflow_run_id: str | None = None
     started_at: str = field(default_factory=lineage.now_iso)
     _t0: float = field(default_factory=time.time)
+    _blocks: object = None
+
+    def blocks(self, hail: bool = False):
+        """The job's block runtime (``jobs.spark_blocks``), its Spark session started on first
+        use (one per job; with ``hail``, Hail's)."""
+        if self._blocks is None:
+            from jobs.spark_blocks import BlockRuntime, start_spark
+            self._blocks = BlockRuntime(start_spark(self.config, self.job, hail=hail), self.log,
+                                        self.config["spark"]["progress_seconds"])
+        return self._blocks
 
     @property
     def results(self) -> str:

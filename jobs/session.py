@@ -6,7 +6,7 @@ import sys
 import time
 
 
-def start_hail(config: dict, job: str):
+def start_hail(config: dict, job: str, extra_conf: dict | None = None):
     """Start Hail (and with it Spark) once for this job; return the ``hail`` module.
 
     Hail's log goes to ``<results>/logs/hail/<job>.log``; Spark's own log lines go to the job's
@@ -34,6 +34,7 @@ def start_hail(config: dict, job: str):
             "spark.driver.bindAddress": "127.0.0.1",
             "spark.driver.host": "127.0.0.1",
             "spark.sql.session.timeZone": "UTC",
+            **{k: v for k, v in (extra_conf or {}).items() if k != "spark.app.name"},
         },
         log=os.path.join(log_dir, f"{job}.log"),
         tmp_dir=tmp_dir,
