@@ -29,6 +29,19 @@ def bed_prefix(config: dict) -> str:
     return os.path.join(config["results"], "genotypes", f"{config['cohort']}.qc")
 
 
+def qc_store_name(config: dict) -> str:
+    """The QC-passed genotypes in the lake's genotype store (``jobs.genotype_store``), which the
+    GWAS and PRS jobs read block by block: ``<lake>/genotypes/<cohort>.qc``."""
+    return f"{config['cohort']}.qc"
+
+
+def block_variants(n_variants: int, n_samples: int, block_mb: int, min_blocks: int) -> int:
+    """Variants per store block: at most ``block_mb`` MiB of int8 calls (n_samples per variant),
+    and at most n_variants / ``min_blocks`` (so the cores get tasks), never below 100."""
+    cap = (block_mb << 20) // max(n_samples, 1)
+    return int(max(100, min(cap, -(-max(n_variants, 1) // min_blocks))))
+
+
 def mt_path(config: dict) -> str:
     """The QC-passed genotypes as a Hail MatrixTable, written when ``genotypes.export_matrix_table``
     is on (for Hail users; no job reads it)."""
@@ -429,8 +442,26 @@ def _write_qc_genotypes(ctx, ga, loci, rows, cols, alt_af) -> None:
         for ext in (".bim", ".fam", ".bed"):
             os.replace(prefix + ext, final + ext)
         ctx.output_path(final + ".bed", "plink-bed")
+        _write_qc_store(ctx, ga, loci, rows, cols)
     finally:                      # a failed write leaves no half-written fileset behind
         shutil.rmtree(ctx.result_path("tmp", ctx.job), ignore_errors=True)
+
+
+def _write_qc_store(ctx, ga, loci, rows, cols) -> None:
+    """The QC-passed genotypes (``rows`` x ``cols``) as the lake's block store
+    ``qc_store_name`` (.psam sex as the .fam's), which the GWAS and PRS read block by block."""
+    from jobs.genotype_store import write_store
+    g = ctx.config["genotypes"]
+    col_mask = np.zeros(len(ga.samples), bool)
+    col_mask[cols] = True
+    row_mask = np.zeros(ga.gt.shape[0], bool)
+    row_mask[rows] = True
+    sex = np.where(_haploid_x_samples(ga, loci), 1, 2 if loci.x_nonpar.any() else 0)[col_mask].tolist()
+    qc = _take_rows(_take_cols(ga, col_mask), row_mask)
+    per_block = block_variants(qc.gt.shape[0], len(qc.samples), g["block_mb"], g["min_blocks"])
+    path = write_store(qc, ctx.config["lake"], qc_store_name(ctx.config), target_variants=per_block, sex=sex)
+    ctx.output_path(path, "genotype-store")
+    ctx.log(f"QC-passed genotypes written to the lake's genotype store ({per_block} variants per block at most)")
 
 
 def _write_qc_bed(ga, loci, rows, cols, prefix) -> None:

@@ -17,11 +17,63 @@ def build_parser():
 
 
 def run(ctx, args):
+    from jobs.gwas_inputs import gwas_inputs
+    cfg = ctx.config
+    inp = gwas_inputs(ctx)
+    if cfg["gwas"]["engine"] == "spark":
+        res = _gwas_on_blocks(ctx, inp)
+    else:
+        res = _gather_chunks(ctx, inp)
+    traits = [t["name"] for t in cfg["traits"]]
+    loci = _loci(ctx, res, inp)
+    ctx.write_table("gwas_loci", loci.assign(run_id=ctx.run_id))
+    ctx.log(f"gwas_loci written: " + ", ".join(f"{t} {int((loci['trait'] == t).sum())}" for t in traits))
+    ctx.details["samples"] = {"sample_set": inp.sample_set, "covariates": list(inp.covariates), **inp.counts}
+    ctx.details["summary"] = _summaries(ctx, res, loci, inp)
+    _export_ssf(ctx, res, inp.pheno)
+
+
+def _gwas_on_blocks(ctx, inp) -> pd.DataFrame:
+    """Every trait on each block of the QC-passed genotype store, one Spark task per block;
+    the tasks write gwas_results' Parquet files, committed here as one version. Returns the
+    table's rows, per trait in the genotypes' variant order (for loci, plots and export)."""
+    import pyarrow as pa
+    from jobs.block_tasks import gwas_block_task
+    from jobs.genotype_store import BlockSource, store_path
+    from jobs.genotypes import qc_store_name
+    from jobs.schemas import declared_schema
+    cfg = ctx.config
+    store = store_path(cfg["lake"], qc_store_name(cfg))
+    src = BlockSource(ctx.input_path(store, "genotype-store"))
+    if list(src.samples) != list(inp.samples):
+        raise ValueError(f"{store}: its samples are not the QC-passed .fam's; rerun the genotypes job")
+    rt = ctx.blocks()
+    pheno = rt.sc.broadcast(inp.pheno)
+    task = gwas_block_task(store, inp.cols, cfg["traits"], pheno, inp.covariates,
+                           {k: cfg["gwas"][k] for k in ("block_variants", "firth_fallback", "binary_test")}, ctx.run_id)
+    schema = declared_schema("gwas_results")
+    counts, adds = rt.write_parts(f"GWAS of {len(cfg['traits'])} trait(s) over {src.n_blocks} genotype blocks",
+                                  list(range(src.n_blocks)), task, ctx.lake.path("gwas_results"), schema)
+    pheno.unpersist()
+    version = ctx.lake.commit_parts("gwas_results", adds, schema)
+    ctx.outputs.append({"kind": "delta", "name": "gwas_results", "version": version})
+    ctx.log(f"gwas_results written: {sum(counts)} rows in {len(adds)} files, one commit (version {version})")
+    res = ctx.lake.read("gwas_results", version=version)
+    order = pd.Series(np.arange(len(inp.variant_ids)), index=inp.variant_ids)
+    order = order[~order.index.duplicated()]
+    res["_row"] = order.reindex(res["variant_id"]).to_numpy()
+    trait_rank = {t["name"]: i for i, t in enumerate(cfg["traits"])}
+    res["_trait"] = res["trait"].map(trait_rank)
+    return (res.sort_values(["_trait", "_row"], kind="stable").drop(columns=["_row", "_trait"])
+            .reset_index(drop=True))
+
+
+def _gather_chunks(ctx, inp) -> pd.DataFrame:
+    """The scatter chunks' parts (gwas.engine: chunks) -> gwas_results."""
     from genomics.chunks import genome_chunks
-    from jobs.gwas_inputs import gwas_inputs, part_path
+    from jobs.gwas_inputs import part_path
     cfg = ctx.config
     n_chunks = cfg["gwas"]["chunks"]
-    inp = gwas_inputs(ctx)
     chunks = genome_chunks(inp.bim["chromosome"], inp.bim["position"], n_chunks)
     traits = [t["name"] for t in cfg["traits"]]
     vids = inp.variant_ids
@@ -41,13 +93,7 @@ def run(ctx, args):
     ctx.log(f"gathered {n_chunks} chunk(s): {len(res)} rows")
     ctx.write_table("gwas_results", res)
     ctx.log("gwas_results written")
-
-    loci = _loci(ctx, res, inp)
-    ctx.write_table("gwas_loci", loci.assign(run_id=ctx.run_id))
-    ctx.log(f"gwas_loci written: " + ", ".join(f"{t} {int((loci['trait'] == t).sum())}" for t in traits))
-    ctx.details["samples"] = {"sample_set": inp.sample_set, "covariates": list(inp.covariates), **inp.counts}
-    ctx.details["summary"] = _summaries(ctx, res, loci, inp)
-    _export_ssf(ctx, res, inp.pheno)
+    return res
 
 
 def _loci(ctx, res: pd.DataFrame, inp) -> pd.DataFrame:

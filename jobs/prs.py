@@ -76,8 +76,11 @@ def run(ctx, args):
     fam_pos = {s: i for i, s in enumerate(inp.samples)}
     people = cohort.loc[cohort["participant_id"].isin(fam_pos), "participant_id"].to_numpy()
     rows = row_of.loc[vids].to_numpy()
-    scores = score_blocks(lambda a, b: read_bed_selected(inp.prefix, inp.n_fam, rows[a:b]), len(rows), wide,
-                          [fam_pos[s] for s in people])
+    if cfg["gwas"]["engine"] == "spark":
+        scores = _score_on_blocks(ctx, rows, wide, np.array([fam_pos[s] for s in people], np.int64), len(sets))
+    else:
+        scores = score_blocks(lambda a, b: read_bed_selected(inp.prefix, inp.n_fam, rows[a:b]), len(rows), wide,
+                              [fam_pos[s] for s in people])
     ctx.log(f"scored {len(people)} participants x {len(sets)} weight sets over {len(rows)} variants")
 
     long = pd.DataFrame({
@@ -113,6 +116,27 @@ def run(ctx, args):
     pd.concat(tables).to_csv(ctx.output_path(ctx.result_path("prs", "threshold_choice.tsv")), sep="\t", index=False)
     ctx.details["chosen_thresholds"] = chosen
     ctx.details["no_score"] = no_score
+
+
+def _score_on_blocks(ctx, rows: np.ndarray, wide: np.ndarray, cols: np.ndarray, n_sets: int) -> np.ndarray:
+    """The scores as Spark tasks over the blocks of the QC-passed genotype store that hold a
+    weighted variant: each task's (people x weight sets) partial sums, added by Spark."""
+    from jobs.block_tasks import rows_by_block, score_block_task
+    from jobs.genotype_store import BlockSource, store_path
+    from jobs.genotypes import qc_store_name
+    store = store_path(ctx.config["lake"], qc_store_name(ctx.config))
+    src = BlockSource(ctx.input_path(store, "genotype-store"))
+    starts, stops = src.blocks["start"].to_numpy(), src.blocks["stop"].to_numpy()
+    local = rows_by_block(starts, stops, rows)
+    offset = {k: int(np.searchsorted(rows, starts[k] + v[0])) for k, v in local.items()}
+    plan = {k: (v, wide[offset[k]:offset[k] + len(v)]) for k, v in local.items()}
+    assert all(np.array_equal(rows[offset[k]:offset[k] + len(v)] - starts[k], v) for k, v in local.items())
+    rt = ctx.blocks()
+    bc = rt.sc.broadcast(plan)
+    scores = rt.sum(f"scoring {n_sets} weight set(s) over {len(plan)} genotype blocks", sorted(plan),
+                    score_block_task(store, bc, cols))
+    bc.unpersist()
+    return np.zeros((len(cols), n_sets)) if scores is None else scores
 
 
 class GwasNotHeldOutError(GenoLakeError):

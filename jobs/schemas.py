@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["TABLE_SCHEMAS", "cast_to_declared"]
+__all__ = ["TABLE_SCHEMAS", "cast_to_declared", "declared_schema"]
 
 _S = pa.string()
 _F = pa.float64()
@@ -37,6 +37,11 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
                        ("status", _S), ("date", _TS), ("source", _S), ("row_hash", _S)),
     # pairs of related samples (kinship above the second-degree threshold)
     "relatedness": _schema(("i", _S), ("j", _S), ("kinship", _F), ("degree", _S)),
+    # one row per (trait, variant); written by the GWAS's Spark tasks, file by file
+    "gwas_results": _schema(("trait", _S), ("chromosome", _S), ("base_pair_location", pa.int64()),
+                            ("effect_allele", _S), ("other_allele", _S), ("beta", _F), ("odds_ratio", _F),
+                            ("standard_error", _F), ("p_value", _F), ("effect_allele_frequency", _F),
+                            ("n", pa.int64()), ("test", _S), ("variant_id", _S), ("run_id", _S)),
     "gwas_loci": _schema(("trait", _S), ("locus", pa.int64()), ("chromosome", _S),
                          ("base_pair_location", pa.int64()), ("variant_id", _S), ("effect_allele", _S),
                          ("other_allele", _S), ("beta", _F), ("standard_error", _F), ("p_value", _F),
@@ -49,6 +54,14 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
                                          "finished_at", "inputs", "outputs", "config_hash", "code_version",
                                          "mlflow_run_id", "details")]),
 }
+
+
+def declared_schema(name: str) -> pa.Schema:
+    """The declared schema of table ``name`` (KeyError naming it when it has none)."""
+    try:
+        return TABLE_SCHEMAS[name]
+    except KeyError:
+        raise KeyError(f"lake table {name!r} has no declared schema (jobs/schemas.py)") from None
 
 
 def cast_to_declared(name: str, table: pa.Table) -> pa.Table:

@@ -16,7 +16,7 @@ import yaml
 from jobs.lake import open_lake
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JOBS = ["read_genotypes", "genotypes", "phenotypes", "cohort", "gwas_chunk", "gwas", "prs", "risk", "reports", "summary"]
+JOBS = ["read_genotypes", "genotypes", "phenotypes", "cohort", "gwas", "prs", "risk", "reports", "summary"]
 
 
 def make_config(cohort_dir, results, **over):
@@ -34,8 +34,9 @@ def make_config(cohort_dir, results, **over):
                       "measure": {"name": "systolic_bp", "summary": "mean", "source": "device", "min_readings": 5}}],
         "consent_feedback_column": "consent_feedback",
         "pca": {"n_pcs": 5},
-        # three scatter chunks, gathered (checked against one pass below)
-        "gwas": {"n_pcs": 5, "chunks": 3},
+        # the GWAS as Spark tasks over the lake's genotype blocks (checked against one pass below)
+        "gwas": {"n_pcs": 5},
+        "genotypes": {"min_blocks": 5},
         # The test genome is 2 x 2.5 Mb: kinship of unrelated pairs is noisy, so only first-degree
         # and closer pairs count as related here (the default is 0.0884, second degree).
         "qc": {"related_kinship": 0.177},
@@ -159,30 +160,36 @@ def test_gwas_table_has_gwas_ssf_columns_on_the_training_split(run):
 
 
 @pytest.mark.slow
-def test_chunked_gwas_equals_one_pass_with_loci_and_summary_pages(run):
-    """Three scatter chunks gathered = one pass of the kernels over the whole genotype file;
-    gwas_loci holds the clumped lead variants, each trait has its summary page."""
+def test_block_gwas_equals_one_pass_with_loci_and_summary_pages(run):
+    """The GWAS's Spark tasks over the lake's QC-passed genotype blocks (committed as one
+    version) = one pass of the kernels over the whole QC-passed .bed (rtol 1e-10); gwas_loci
+    holds the clumped lead variants, each trait has its summary page."""
     import html
     from genomics.glm_arrays import gwas_blocks
     from genomics.plink_bed import read_bed_rows
     from jobs.config import load_config
+    from jobs.genotype_store import BlockSource, store_path
     from jobs.gwas_inputs import gwas_inputs
     from jobs.runtime import JobContext
     lake = run["lake"]
     cfg = load_config(str(run["results"] / "run" / "config.yaml"))
-    runs = lake.read("runs")
-    chunks = [json.loads(d) for d in runs.loc[runs["job"] == "gwas_chunk", "details"]]
-    assert sorted(c["chunk"] for c in chunks) == [0, 1, 2] and all(c["n_chunks"] == 3 for c in chunks)
-    assert "chrX" in ",".join(c["ranges"] for c in chunks)
+    src = BlockSource(store_path(cfg["lake"], f"{cfg['cohort']}.qc"))
+    assert src.n_blocks >= 5 and "chrX" in set(src.blocks["contig"])
     inp = gwas_inputs(JobContext(job="test", config=cfg, lake=lake))
+    assert src.samples == list(inp.samples) and int(src.blocks["n_variants"].sum()) == len(inp.bim)
     one = pd.concat(gwas_blocks(lambda a, b: read_bed_rows(inp.prefix, inp.n_fam, a, b, inp.cols), len(inp.bim),
                                 inp.variants, cfg["traits"], inp.pheno, inp.covariates, block=100_000),
                     ignore_index=True)
     g = lake.read("gwas_results")
-    assert sum(c["variants"] for c in chunks) == len(inp.bim) and len(g) == len(one)
+    assert len(g) == len(one) and g["run_id"].nunique() == 1
+    runs = lake.read("runs")
+    outputs = json.loads(runs.loc[runs["job"] == "gwas", "outputs"].iloc[-1])
+    assert [o["version"] for o in outputs if o["name"] == "gwas_results"] == [lake.version("gwas_results")]
+    log = (run["results"] / "logs" / "gwas.log").read_text()
+    assert f"over {src.n_blocks} genotype blocks: {src.n_blocks}/{src.n_blocks} blocks done in" in log
     key = ["trait", "variant_id"]
     pd.testing.assert_frame_equal(g.drop(columns="run_id").sort_values(key).reset_index(drop=True),
-                                  one.sort_values(key).reset_index(drop=True), check_dtype=False, rtol=1e-6)
+                                  one.sort_values(key).reset_index(drop=True), check_dtype=False, rtol=1e-10)
     loci = lake.read("gwas_loci")
     summary = pd.read_csv(run["results"] / "gwas" / "summary.tsv", sep="\t").set_index("trait")
     sig = cfg["gwas"]["significance"]

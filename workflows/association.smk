@@ -1,7 +1,10 @@
-# Association: the genome in gwas.chunks chunks of consecutive contig ranges (one job each, every
-# trait per genotype block), gathered into the Delta table gwas_results, then loci, plots, pages.
+# Association: every trait on each block of the QC-passed genotype store as a Spark task
+# (gwas.engine: spark), or the genome in gwas.chunks chunks of consecutive contig ranges, one
+# Snakemake job each (gwas.engine: chunks); either way into the Delta table gwas_results, then
+# loci, plots, pages.
 
 GWAS_CHUNKS = config["gwas"]["chunks"]
+GWAS_ON_SPARK = config["gwas"]["engine"] == "spark"
 
 
 rule gwas_chunk:
@@ -22,7 +25,9 @@ rule gwas_chunk:
 
 rule gwas:
     input:
+        [os.path.join(STAMPS, "cohort.json")] if GWAS_ON_SPARK else
         expand(os.path.join(STAMPS, "gwas_chunk", f"{GWAS_CHUNKS}", "{c}.json"), c=range(GWAS_CHUNKS)),
+    threads: 2 if GWAS_ON_SPARK else 1
     output:
         stamp=os.path.join(STAMPS, "gwas.json"),
     resources:
