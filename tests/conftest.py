@@ -9,6 +9,10 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+# Spark's Python workers run this interpreter (not whatever `python3` is first on PATH), whichever
+# test starts the process's one SparkContext first (Hail's fixture or a job's session).
+os.environ["PYSPARK_PYTHON"] = sys.executable
+os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
 
 # The shared test cohort: big enough for GWAS to find the strongest causal loci, small
 # enough that the whole suite stays within minutes on 2 cores.
@@ -35,7 +39,9 @@ def hl(tmp_path_factory):
               log=str(tmp / "hail.log"), tmp_dir=str(tmp), local_tmpdir=str(tmp),
               spark_conf={"spark.driver.memory": "4g", "spark.ui.enabled": "false",
                           "spark.ui.showConsoleProgress": "false",
-                          "spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"})
+                          "spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1",
+                          "spark.executorEnv.PYTHONPATH": ROOT,
+                          "spark.executorEnv.PYSPARK_PYTHON": sys.executable})
     yield hail
 
 

@@ -153,7 +153,7 @@ def test_export_setting_defaults_off_and_reruns_only_the_genotype_job():
     from jobs.config import load_config
     from jobs.settings import JOB_SETTINGS, settings_for
     before = load_config(os.path.join(ROOT, "conf", "config.yaml"))
-    assert before["genotypes"] == {"export_matrix_table": False}
+    assert before["genotypes"]["export_matrix_table"] is False
     after = copy.deepcopy(before)
     after["genotypes"]["export_matrix_table"] = True
     assert {j for j in JOB_SETTINGS if settings_for(j, before) != settings_for(j, after)} == {"genotypes"}
